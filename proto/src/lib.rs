@@ -1,0 +1,17 @@
+//! The sitewatch v1 wire contract: topic names, node and site ids, payload types.
+//!
+//! This crate is pure (no I/O, no async runtime) and is the only place the contract lives;
+//! `docs/PROTOCOL.md` documents it with examples and must change together with this crate.
+
+pub mod id;
+pub mod payload;
+pub mod sample;
+pub mod topic;
+
+pub use id::{IdError, NodeId, SiteId};
+pub use payload::{Ack, Heartbeat, Info, Metrics, PayloadError, Status};
+pub use sample::Sample;
+pub use topic::{NodeTopic, Prefix, Topic, TopicError};
+
+/// Version of the wire contract; it is part of the default topic prefix.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,275 @@
+//! Payload types of the v1 contract.
+//!
+//! JSON objects, snake_case keys, units in key names, timestamps as Unix milliseconds in
+//! `ts`. Readers ignore unknown keys (no `deny_unknown_fields`), so newer agents can add
+//! fields without breaking older hubs. Optional fields are omitted when absent.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a payload could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("status payload must be `online` or `offline`, got {0:?}")]
+    Status(String),
+    #[error("invalid JSON payload: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Node availability on `…/{site}/{node}/status` (retained; the last will is `offline`).
+/// Plain text so Home Assistant can use the topic for availability as is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Online,
+    Offline,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Online => "online",
+            Status::Offline => "offline",
+        }
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Self, PayloadError> {
+        match std::str::from_utf8(bytes).map(str::trim) {
+            Ok("online") => Ok(Status::Online),
+            Ok("offline") => Ok(Status::Offline),
+            _ => Err(PayloadError::Status(
+                String::from_utf8_lossy(bytes).chars().take(64).collect(),
+            )),
+        }
+    }
+}
+
+/// Identity and environment of a node, retained on `…/info`, re-published on every connect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Info {
+    /// When the agent built this payload (Unix ms, agent clock).
+    pub ts: u64,
+    /// Agent run this connection belongs to (see [`Heartbeat::session`]).
+    pub session: String,
+    pub agent_version: String,
+    pub hostname: String,
+    /// OS name and version, e.g. `Debian GNU/Linux 12 (bookworm)`.
+    pub os: String,
+    pub kernel: String,
+    /// CPU architecture as Rust names it: `aarch64`, `arm`, `x86_64`.
+    pub arch: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
+    /// Boot time of the node (Unix ms, agent clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_time_ms: Option<u64>,
+    #[serde(default)]
+    pub ips: Vec<String>,
+    #[serde(default)]
+    pub macs: Vec<String>,
+    pub heartbeat_interval_s: u64,
+    pub metrics_interval_s: u64,
+    /// MQTT keepalive the agent uses; the broker declares it dead after 1.5 × this.
+    pub keepalive_s: u64,
+}
+
+/// Liveness beacon on `…/heartbeat` (not retained).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub ts: u64,
+    /// Random id chosen when the agent process starts; `seq` counts from 1 within it.
+    pub session: String,
+    /// Per-session message counter shared by every agent message, strictly increasing.
+    pub seq: u64,
+    pub uptime_s: u64,
+}
+
+/// Hub acknowledgement on `…/ack` (retained): per agent session, the highest `seq` the hub
+/// has durably stored. An agent may forget every message of that session with `seq ≤` it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Ack {
+    pub ts: u64,
+    pub sessions: BTreeMap<String, u64>,
+}
+
+/// CPU usage and load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Cpu {
+    pub usage_pct: f64,
+    #[serde(default)]
+    pub per_core_pct: Vec<f64>,
+    pub load_1: f64,
+    pub load_5: f64,
+    pub load_15: f64,
+}
+
+/// RAM (bytes) and the share in use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Memory {
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    pub available_bytes: u64,
+    pub used_pct: f64,
+}
+
+/// Swap (bytes) and the share in use; `used_pct` is 0 when there is no swap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Swap {
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    pub used_pct: f64,
+}
+
+/// One mounted real filesystem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Filesystem {
+    pub mount: String,
+    pub device: String,
+    pub fs_type: String,
+    pub total_bytes: u64,
+    pub used_bytes: u64,
+    pub available_bytes: u64,
+    pub used_pct: f64,
+}
+
+/// One network interface: counters since boot and rates over the last interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct NetInterface {
+    pub name: String,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// Bytes per second received over the last interval (absent on the first sample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_bps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_bps: Option<f64>,
+}
+
+/// One temperature sensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Temperature {
+    pub label: String,
+    pub temp_c: f64,
+}
+
+/// A metrics sample on `…/metrics` (not retained).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Metrics {
+    pub ts: u64,
+    pub session: String,
+    pub seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Cpu>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Memory>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap: Option<Swap>,
+    #[serde(default)]
+    pub filesystems: Vec<Filesystem>,
+    #[serde(default)]
+    pub network: Vec<NetInterface>,
+    #[serde(default)]
+    pub temperatures: Vec<Temperature>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_s: Option<u64>,
+}
+
+/// Decodes a JSON payload of any of the JSON message types.
+pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, PayloadError> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn status_is_plain_text() {
+        assert_eq!(Status::parse(b"online").unwrap(), Status::Online);
+        assert_eq!(Status::parse(b"offline\n").unwrap(), Status::Offline);
+        assert!(Status::parse(b"ONLINE").is_err());
+        assert!(Status::parse(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn readers_ignore_unknown_keys() {
+        let hb: Heartbeat = from_json(
+            br#"{"ts":1,"session":"a","seq":2,"uptime_s":3,"from_the_future":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(hb.seq, 2);
+        let m: Metrics = from_json(br#"{"ts":1,"session":"a","seq":2,"gpu":{}}"#).unwrap();
+        assert!(m.cpu.is_none() && m.filesystems.is_empty());
+    }
+
+    #[test]
+    fn missing_required_keys_are_errors() {
+        assert!(from_json::<Heartbeat>(br#"{"ts":1}"#).is_err());
+        assert!(from_json::<Metrics>(b"not json").is_err());
+    }
+
+    fn finite() -> impl Strategy<Value = f64> {
+        -1.0e12f64..1.0e12
+    }
+
+    prop_compose! {
+        fn metrics()(ts in any::<u64>(), seq in any::<u64>(), session in "[a-f0-9]{16}",
+                     usage in finite(), cores in proptest::collection::vec(finite(), 0..8),
+                     total in any::<u64>(), used in any::<u64>(), pct in finite(),
+                     mount in ".{0,20}", iface in "[a-z0-9]{1,10}", rx in any::<u64>(),
+                     bps in proptest::option::of(finite()), temp in finite(),
+                     uptime in proptest::option::of(any::<u64>())) -> Metrics {
+            Metrics {
+                ts, seq, session,
+                cpu: Some(Cpu { usage_pct: usage, per_core_pct: cores, load_1: usage, load_5: pct, load_15: temp }),
+                memory: Some(Memory { total_bytes: total, used_bytes: used, available_bytes: rx, used_pct: pct }),
+                swap: None,
+                filesystems: vec![Filesystem { mount: mount.clone(), device: mount, fs_type: "ext4".into(),
+                    total_bytes: total, used_bytes: used, available_bytes: rx, used_pct: pct }],
+                network: vec![NetInterface { name: iface, rx_bytes: rx, tx_bytes: used, rx_bps: bps, tx_bps: None }],
+                temperatures: vec![Temperature { label: "cpu_thermal".into(), temp_c: temp }],
+                uptime_s: uptime,
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn metrics_round_trip(m in metrics()) {
+            let json = serde_json::to_vec(&m).unwrap();
+            prop_assert_eq!(from_json::<Metrics>(&json).unwrap(), m);
+        }
+
+        #[test]
+        fn heartbeat_and_ack_round_trip(ts in any::<u64>(), seq in any::<u64>(), up in any::<u64>(),
+                                        session in "[a-f0-9]{16}") {
+            let hb = Heartbeat { ts, session: session.clone(), seq, uptime_s: up };
+            prop_assert_eq!(from_json::<Heartbeat>(&serde_json::to_vec(&hb).unwrap()).unwrap(), hb);
+            let ack = Ack { ts, sessions: [(session, seq)].into_iter().collect() };
+            prop_assert_eq!(from_json::<Ack>(&serde_json::to_vec(&ack).unwrap()).unwrap(), ack);
+        }
+
+        #[test]
+        fn info_round_trip(host in ".{0,40}", model in proptest::option::of(".{0,40}"),
+                           ips in proptest::collection::vec("[0-9.]{7,15}", 0..4)) {
+            let info = Info { ts: 1, session: "s".into(), agent_version: "0.1.0".into(), hostname: host,
+                os: "Debian".into(), kernel: "6.1".into(), arch: "aarch64".into(), board_model: model,
+                serial: None, machine_id: Some("abc".into()), boot_time_ms: Some(5), ips, macs: vec![],
+                heartbeat_interval_s: 10, metrics_interval_s: 30, keepalive_s: 10 };
+            prop_assert_eq!(from_json::<Info>(&serde_json::to_vec(&info).unwrap()).unwrap(), info);
+        }
+
+        #[test]
+        fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = from_json::<Metrics>(&bytes);
+            let _ = from_json::<Info>(&bytes);
+            let _ = Status::parse(&bytes);
+        }
+    }
+}
