@@ -1,1 +1,185 @@
-//! placeholder
+//! sitewatch hub: MQTT ingest → SQLite store → node state → HTTP API and dashboard.
+//!
+//! `run(config, shutdown)` wires the components (see `docs/ARCHITECTURE.md`): the embedded
+//! broker (unless an external one is configured), the MQTT client, ingest with the
+//! node-state core, the single SQLite writer, the ack publisher, the HTTP server and the
+//! in-process agent for the hub's own machine.
+
+pub mod acks;
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod ingest;
+pub mod mqtt;
+pub mod state;
+pub mod store;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::HubConfig;
+use crate::state::{Fleet, Timeouts};
+
+/// Capacity of the channel from the MQTT client to ingest.
+const INBOUND_QUEUE: usize = 8192;
+/// Capacity of the channel from ingest to the SQLite writer.
+const WRITE_QUEUE: usize = 8192;
+
+/// Runs the hub until `shutdown` is cancelled, then stops every part in order.
+pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let db_path = store::init(&config.data_dir)?;
+    tracing::info!(path = %db_path.display(), "database ready");
+    let reader = store::Reader::new(db_path.clone());
+    let tracker = TaskTracker::new();
+    // Tasks that must stop before the writer is drained.
+    let front = CancellationToken::new();
+
+    // MQTT: embedded broker or an external one.
+    let (host, port) = match &config.broker {
+        Some(url) => (url.host().to_owned(), url.port()),
+        None => {
+            let broker = sitewatch_broker::start(
+                sitewatch_broker::BrokerConfig {
+                    listen: config.mqtt_listen,
+                    ..Default::default()
+                },
+                front.clone(),
+            )
+            .await
+            .with_context(|| format!("cannot start the embedded MQTT broker on {}", config.mqtt_listen))?;
+            let addr = broker.local_addr();
+            tracing::info!(%addr, "embedded MQTT broker listening");
+            tracker.spawn(broker.join());
+            let ip = if addr.ip().is_unspecified() {
+                match addr {
+                    SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    SocketAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+                }
+            } else {
+                addr.ip()
+            };
+            (ip.to_string(), addr.port())
+        }
+    };
+    let prefix = config.topic_prefix.0.clone();
+    let settings = mqtt::MqttSettings {
+        host: host.clone(),
+        port,
+        client_id: hub_client_id(),
+        username: config.mqtt_username.clone(),
+        password: config.mqtt_password.clone(),
+        prefix: prefix.clone(),
+    };
+
+    // Store writer and ack publisher.
+    let (committed_tx, committed_rx) = mpsc::channel(256);
+    let writer = store::spawn_writer(db_path, WRITE_QUEUE, committed_tx)?;
+
+    // State restored from the database.
+    let mut fleet = Fleet::new(Timeouts {
+        factor: config.heartbeat_timeout_factor,
+        default_heartbeat_interval_s: config.default_heartbeat_interval_s,
+    });
+    let rows = reader.with(|c| store::load_nodes(c)).await?;
+    tracing::info!(nodes = rows.len(), "restored node state");
+    ingest::restore_fleet(&mut fleet, rows, clock::now_ms());
+
+    let (publisher, eventloop) = mqtt::connect(&settings);
+    let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+    let (connected_tx, connected_rx) = watch::channel(false);
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Vec::new()));
+    let stats = Arc::new(ingest::IngestStats::default());
+
+    tracker.spawn(mqtt::run(eventloop, publisher.clone(), inbound_tx, connected_tx, front.clone()));
+    tracker.spawn(acks::run(committed_rx, publisher.clone()));
+    let ingest = ingest::Ingest {
+        prefix: prefix.clone(),
+        fleet,
+        writer: writer.tx.clone(),
+        publisher: publisher.clone(),
+        snapshot: snapshot_tx,
+        stats: stats.clone(),
+    };
+    let ingest_task = tokio::spawn(ingest.run(inbound_rx, front.clone()));
+    drop(writer.tx);
+
+    // HTTP.
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for HTTP on {} — is another hub running? pass --http-listen",
+                config.http_listen
+            )
+        })?;
+    tracing::info!(addr = %listener.local_addr()?, "dashboard and API listening: http://{}", listener.local_addr()?);
+    let app = api::app(api::AppState {
+        reader,
+        snapshot: snapshot_rx,
+        mqtt_connected: connected_rx,
+        stats,
+    });
+    let http_stop = front.clone();
+    tracker.spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(http_stop.cancelled_owned());
+        if let Err(err) = serve.await {
+            tracing::error!(cause = %err, "HTTP server failed");
+        }
+    });
+
+    // The hub's own machine.
+    if config.local_agent.enabled {
+        let agent = local_agent_config(&config, &host, port)?;
+        let stop = front.clone();
+        tracker.spawn(async move {
+            if let Err(err) = sitewatch_agent::run(agent, stop).await {
+                tracing::error!(cause = %err, "local agent stopped");
+            }
+        });
+    }
+    tracker.close();
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down");
+    front.cancel();
+    // Ingest owns the last writer sender: once it stops, the writer drains and exits.
+    let _ = ingest_task.await;
+    let _ = tokio::task::spawn_blocking(move || writer.thread.join()).await;
+    tracker.wait().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn hub_client_id() -> String {
+    let host = sitewatch_agent::config::node_from_hostname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "hub".into());
+    format!("sw-hub.{host}")
+}
+
+/// The in-process agent: same code as `sitewatch-agent`, pointed at the hub's broker.
+fn local_agent_config(
+    config: &HubConfig,
+    host: &str,
+    port: u16,
+) -> anyhow::Result<sitewatch_agent::config::AgentConfig> {
+    let la = &config.local_agent;
+    let mut agent = sitewatch_agent::config::AgentConfig::new(la.site.clone());
+    let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+    agent.broker = format!("mqtt://{host}:{port}")
+        .parse()
+        .context("local agent broker address")?;
+    agent.node = la.node.clone();
+    agent.topic_prefix = config.topic_prefix.0.clone();
+    agent.heartbeat_interval_s = la.heartbeat_interval_s;
+    agent.metrics_interval_s = la.metrics_interval_s;
+    agent.username = config.mqtt_username.clone();
+    agent.password = config.mqtt_password.clone();
+    Ok(agent)
+}

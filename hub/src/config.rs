@@ -1,0 +1,199 @@
+//! `hub.toml`: kebab-case keys, unknown keys rejected, every default documented in
+//! `deploy/hub.toml`. CLI flags override the file (see `cli.rs`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sitewatch_agent::config::BrokerUrl;
+use sitewatch_proto::{NodeId, Prefix, SiteId};
+
+/// Configuration errors; the message names the file, the key and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source} — check the path or pass --config")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid configuration in {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+fn d_mqtt_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 1883))
+}
+fn d_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn d_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/sitewatch")
+}
+fn d_factor() -> u64 {
+    3
+}
+fn d_hb() -> u64 {
+    10
+}
+fn d_true() -> bool {
+    true
+}
+fn d_site() -> SiteId {
+    SiteId::new("hub").unwrap_or_else(|_| unreachable!("literal is a valid id"))
+}
+
+/// The hub's configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct HubConfig {
+    /// Where the embedded MQTT broker listens (ignored with `broker`).
+    #[serde(default = "d_mqtt_listen")]
+    pub mqtt_listen: SocketAddr,
+    /// Where the HTTP API and dashboard listen. Loopback by default: expose it through a
+    /// reverse proxy with TLS and authentication until the hub has its own.
+    #[serde(default = "d_http_listen")]
+    pub http_listen: SocketAddr,
+    /// Directory holding `sitewatch.db`; created if missing.
+    #[serde(default = "d_data_dir")]
+    pub data_dir: PathBuf,
+    /// `mqtt://host:port` of an external broker (Mosquitto, EMQX). When set, no embedded
+    /// broker is started.
+    #[serde(default)]
+    pub broker: Option<BrokerUrl>,
+    /// Credentials toward an external broker.
+    #[serde(default)]
+    pub mqtt_username: Option<String>,
+    #[serde(default)]
+    pub mqtt_password: Option<String>,
+    /// Topic prefix shared with every agent.
+    #[serde(default)]
+    pub topic_prefix: PrefixField,
+    /// A node is offline after this many heartbeat intervals without a message.
+    #[serde(default = "d_factor")]
+    pub heartbeat_timeout_factor: u64,
+    /// Heartbeat interval assumed for a node until its `info` says otherwise.
+    #[serde(default = "d_hb")]
+    pub default_heartbeat_interval_s: u64,
+    /// The agent the hub runs in-process for its own machine.
+    #[serde(default)]
+    pub local_agent: LocalAgentConfig,
+}
+
+/// `[local-agent]`: monitoring of the hub's own machine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LocalAgentConfig {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    #[serde(default = "d_site")]
+    pub site: SiteId,
+    /// Defaults to the hostname, sanitised.
+    #[serde(default)]
+    pub node: Option<NodeId>,
+    #[serde(default = "d_hb")]
+    pub heartbeat_interval_s: u64,
+    #[serde(default = "d_metrics")]
+    pub metrics_interval_s: u64,
+}
+
+fn d_metrics() -> u64 {
+    30
+}
+
+impl Default for LocalAgentConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            site: d_site(),
+            node: None,
+            heartbeat_interval_s: d_hb(),
+            metrics_interval_s: d_metrics(),
+        }
+    }
+}
+
+/// A topic prefix that validates while deserializing.
+#[derive(Debug, Clone, Default)]
+pub struct PrefixField(pub Prefix);
+
+impl<'de> Deserialize<'de> for PrefixField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Prefix::new(s).map(PrefixField).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        // An empty document yields every default.
+        Self::from_toml_str("").unwrap_or_else(|_| unreachable!("defaults are valid"))
+    }
+}
+
+impl HubConfig {
+    pub fn from_toml_str(s: &str) -> Result<Self, ConfigError> {
+        let cfg: HubConfig = toml::from_str(s).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<string>"),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let cfg: HubConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.heartbeat_timeout_factor < 2 {
+            return Err(ConfigError::Invalid(
+                "heartbeat-timeout-factor must be at least 2 (one late heartbeat must not mark a node offline)".into(),
+            ));
+        }
+        if self.default_heartbeat_interval_s == 0 || self.local_agent.heartbeat_interval_s == 0 || self.local_agent.metrics_interval_s == 0 {
+            return Err(ConfigError::Invalid("intervals must be at least 1 second".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = HubConfig::from_toml_str("").unwrap();
+        assert_eq!(c.mqtt_listen.to_string(), "0.0.0.0:1883");
+        assert_eq!(c.http_listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.heartbeat_timeout_factor, 3);
+        assert!(c.local_agent.enabled);
+        assert_eq!(c.topic_prefix.0.as_str(), "sitewatch/v1");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = HubConfig::from_toml_str("mqtt-listn = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("mqtt-listn"), "{e}");
+        let e = HubConfig::from_toml_str("[local-agent]\nsite = \"Bad Site\"").unwrap_err().to_string();
+        assert!(e.contains("Bad Site"), "{e}");
+        let e = HubConfig::from_toml_str("topic-prefix = \"a/#\"").unwrap_err().to_string();
+        assert!(e.contains("prefix"), "{e}");
+        let e = HubConfig::from_toml_str("broker = \"tcp://x\"").unwrap_err().to_string();
+        assert!(e.contains("mqtt://HOST"), "{e}");
+        let e = HubConfig::from_toml_str("heartbeat-timeout-factor = 1").unwrap_err().to_string();
+        assert!(e.contains("at least 2"), "{e}");
+    }
+}

@@ -1,0 +1,230 @@
+//! Ingest: decodes what arrives from the bus, feeds the node-state core and the store
+//! writer, and publishes site rollups. Malformed input is counted, logged at most once per
+//! node per minute, and dropped; it never stops ingest.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sitewatch_proto::{
+    payload::from_json, Heartbeat, Info, Metrics, NodeId, NodeTopic, PayloadError, Prefix, SiteId,
+    Status, Topic,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::now_ms;
+use crate::mqtt::{Inbound, Publisher};
+use crate::state::{Fleet, KeyMetrics, NodeView, Observation, SiteStatus, Transition};
+use crate::store::WriteOp;
+
+/// A decoded agent message.
+#[derive(Debug)]
+pub enum Decoded {
+    Status(Status),
+    Info(Box<Info>, String),
+    Heartbeat(Heartbeat),
+    Metrics(Box<Metrics>, String),
+    /// A topic the hub reads but does not store yet (scan results).
+    Ignored,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("payload is not UTF-8")]
+    NotUtf8,
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+}
+
+/// Pure decoding of one payload for a node topic.
+pub fn decode(kind: NodeTopic, payload: &[u8]) -> Result<Decoded, DecodeError> {
+    let text = || std::str::from_utf8(payload).map_err(|_| DecodeError::NotUtf8);
+    Ok(match kind {
+        NodeTopic::Status => Decoded::Status(Status::parse(payload)?),
+        NodeTopic::Info => Decoded::Info(Box::new(from_json(payload)?), text()?.to_owned()),
+        NodeTopic::Heartbeat => Decoded::Heartbeat(from_json(payload)?),
+        NodeTopic::Metrics => Decoded::Metrics(Box::new(from_json(payload)?), text()?.to_owned()),
+        NodeTopic::Scan | NodeTopic::Ack | NodeTopic::Alerts => Decoded::Ignored,
+    })
+}
+
+/// Counters exposed on `/healthz`.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub received: AtomicU64,
+    pub malformed: AtomicU64,
+}
+
+/// Everything the ingest loop needs.
+pub struct Ingest {
+    pub prefix: Prefix,
+    pub fleet: Fleet,
+    pub writer: mpsc::Sender<WriteOp>,
+    pub publisher: Publisher,
+    pub snapshot: watch::Sender<Arc<Vec<NodeView>>>,
+    pub stats: Arc<IngestStats>,
+}
+
+/// Minimum time between two "malformed payload" logs for one node.
+const MALFORMED_LOG_EVERY_MS: u64 = 60_000;
+
+impl Ingest {
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Inbound>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut site_published: HashMap<SiteId, SiteStatus> = HashMap::new();
+        let mut malformed_logged: HashMap<String, u64> = HashMap::new();
+        self.publish_snapshot();
+        loop {
+            let transitions = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    self.stats.received.fetch_add(1, Ordering::Relaxed);
+                    self.handle(msg, &mut malformed_logged).await
+                }
+                _ = tick.tick() => self.fleet.tick(now_ms()),
+            };
+            let changed = !transitions.is_empty();
+            for t in transitions {
+                self.record(&t, &mut site_published).await;
+            }
+            if changed {
+                self.publish_snapshot();
+            }
+        }
+    }
+
+    fn publish_snapshot(&self) {
+        self.snapshot.send_replace(Arc::new(self.fleet.snapshot()));
+    }
+
+    async fn handle(
+        &mut self,
+        msg: Inbound,
+        malformed_logged: &mut HashMap<String, u64>,
+    ) -> Vec<Transition> {
+        let (site, node, kind) = match Topic::parse(&self.prefix, &msg.topic) {
+            Ok(Topic::Node { site, node, kind }) => (site, node, kind),
+            Ok(_) => return Vec::new(),
+            Err(err) => {
+                self.malformed(&msg.topic, &err.to_string(), msg.recv_ms, malformed_logged);
+                return Vec::new();
+            }
+        };
+        let decoded = match decode(kind, &msg.payload) {
+            Ok(d) => d,
+            Err(err) => {
+                self.malformed(&format!("{site}/{node}"), &format!("{}: {err}", msg.topic), msg.recv_ms, malformed_logged);
+                return Vec::new();
+            }
+        };
+        let recv_ms = msg.recv_ms;
+        let (obs, op) = match decoded {
+            Decoded::Status(s) => (Observation::Status(s), None),
+            Decoded::Info(info, json) => (
+                Observation::Info {
+                    hostname: info.hostname.clone(),
+                    heartbeat_interval_s: info.heartbeat_interval_s,
+                },
+                Some(WriteOp::Info { site: site.clone(), node: node.clone(), recv_ms, json }),
+            ),
+            Decoded::Heartbeat(hb) => (
+                Observation::Heartbeat,
+                Some(WriteOp::Heartbeat { site: site.clone(), node: node.clone(), recv_ms, heartbeat: hb }),
+            ),
+            Decoded::Metrics(m, json) => (
+                Observation::Metrics(KeyMetrics::from_metrics(&m)),
+                Some(WriteOp::Metrics { site: site.clone(), node: node.clone(), recv_ms, metrics: m, json }),
+            ),
+            Decoded::Ignored => return Vec::new(),
+        };
+        if let Some(op) = op
+            && self.writer.send(op).await.is_err()
+        {
+            tracing::error!("store writer stopped; data is no longer stored");
+        }
+        let metrics = matches!(obs, Observation::Metrics(_));
+        let t = self.fleet.observe(&site, &node, obs, recv_ms);
+        if t.is_none() && metrics {
+            // New values for the list view even without a status change.
+            self.publish_snapshot();
+        }
+        t.into_iter().collect()
+    }
+
+    fn malformed(&self, key: &str, what: &str, now: u64, logged: &mut HashMap<String, u64>) {
+        self.stats.malformed.fetch_add(1, Ordering::Relaxed);
+        let last = logged.get(key).copied().unwrap_or(0);
+        if last == 0 || now.saturating_sub(last) >= MALFORMED_LOG_EVERY_MS {
+            logged.insert(key.to_owned(), now);
+            tracing::warn!(source = key, cause = what, "dropped a malformed message (logged at most once a minute per node)");
+        }
+    }
+
+    async fn record(&mut self, t: &Transition, site_published: &mut HashMap<SiteId, SiteStatus>) {
+        tracing::info!(
+            site = %t.site, node = %t.node, from = t.from.as_str(), to = t.to.as_str(),
+            reason = t.reason.as_str(), "node status changed"
+        );
+        let op = WriteOp::Status {
+            site: t.site.clone(),
+            node: t.node.clone(),
+            at_ms: t.at_ms,
+            status: t.to,
+            reason: t.reason.as_str(),
+        };
+        if self.writer.send(op).await.is_err() {
+            tracing::error!("store writer stopped; status change not stored");
+        }
+        if let Some(status) = self.fleet.site_status(&t.site)
+            && site_published.get(&t.site) != Some(&status)
+        {
+            site_published.insert(t.site.clone(), status);
+            tracing::info!(site = %t.site, status = status.as_str(), "site status");
+            self.publisher.publish(&Topic::SiteStatus { site: t.site.clone() }, true, status.as_str());
+        }
+    }
+}
+
+/// Restores the fleet from storage rows (start-up).
+pub fn restore_fleet(fleet: &mut Fleet, rows: Vec<crate::store::NodeRow>, now: u64) {
+    for row in rows {
+        let (Ok(site), Ok(node)) = (SiteId::new(row.site.clone()), NodeId::new(row.node.clone())) else {
+            tracing::warn!(site = %row.site, node = %row.node, "skipping a stored node with an invalid id");
+            continue;
+        };
+        let info: Option<Info> = row.info_json.as_deref().and_then(|j| serde_json::from_str(j).ok());
+        let latest = row
+            .latest_metrics_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<Metrics>(j).ok())
+            .map(|m| KeyMetrics::from_metrics(&m));
+        fleet.restore(
+            site,
+            node,
+            crate::state::NodeStatus::parse(&row.status),
+            row.status_since_ms.unwrap_or(now),
+            row.last_seen_ms,
+            info.as_ref().map(|i| i.hostname.clone()),
+            info.as_ref().map(|i| i.heartbeat_interval_s),
+            latest,
+            now,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_rejects_garbage_without_panicking() {
+        assert!(decode(NodeTopic::Metrics, b"{").is_err());
+        assert!(decode(NodeTopic::Status, b"maybe").is_err());
+        assert!(matches!(decode(NodeTopic::Status, b"offline"), Ok(Decoded::Status(Status::Offline))));
+        assert!(matches!(decode(NodeTopic::Scan, b"anything"), Ok(Decoded::Ignored)));
+    }
+}

@@ -1,0 +1,159 @@
+//! The hub's MQTT client: subscribes to agent topics, hands each message to ingest, and
+//! publishes what the hub owns (`ack`, site status, `_hub/status`).
+
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+use sitewatch_proto::{NodeTopic, Prefix, Topic};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::now_ms;
+
+/// A message received from the bus, with the hub's receive time.
+#[derive(Debug)]
+pub struct Inbound {
+    pub topic: String,
+    pub payload: bytes::Bytes,
+    pub recv_ms: u64,
+}
+
+/// Where and how the hub connects.
+#[derive(Debug, Clone)]
+pub struct MqttSettings {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub prefix: Prefix,
+}
+
+/// Agent topics the hub subscribes to. The hub's own topics (`ack`, `alerts`, site status)
+/// are left out so it does not receive its own publications back.
+const AGENT_TOPICS: [NodeTopic; 5] = [
+    NodeTopic::Status,
+    NodeTopic::Info,
+    NodeTopic::Heartbeat,
+    NodeTopic::Metrics,
+    NodeTopic::Scan,
+];
+
+/// Cheap handle used by tasks that publish.
+#[derive(Clone)]
+pub struct Publisher {
+    client: AsyncClient,
+    prefix: Prefix,
+}
+
+impl Publisher {
+    pub fn prefix(&self) -> &Prefix {
+        &self.prefix
+    }
+
+    /// Queues a publish without waiting; when the client queue is full (broker down for
+    /// long), the message is dropped and logged — retained state is re-published later.
+    pub fn publish(&self, topic: &Topic, retain: bool, payload: impl Into<Vec<u8>>) {
+        let name = topic.format(&self.prefix);
+        if let Err(err) = self
+            .client
+            .try_publish(&name, QoS::AtLeastOnce, retain, payload.into())
+        {
+            tracing::warn!(topic = %name, cause = %err, "dropped a publish: MQTT client queue full or closed");
+        }
+    }
+}
+
+pub fn connect(settings: &MqttSettings) -> (Publisher, EventLoop) {
+    let mut opts = MqttOptions::new(&settings.client_id, &settings.host, settings.port);
+    opts.set_keep_alive(Duration::from_secs(10));
+    opts.set_clean_session(true);
+    opts.set_max_packet_size(4 * 1024 * 1024, 1024 * 1024);
+    opts.set_last_will(LastWill::new(
+        Topic::HubStatus.format(&settings.prefix),
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+    ));
+    if let (Some(u), Some(p)) = (&settings.username, &settings.password) {
+        opts.set_credentials(u, p);
+    }
+    let (client, eventloop) = AsyncClient::new(opts, 4096);
+    (
+        Publisher {
+            client,
+            prefix: settings.prefix.clone(),
+        },
+        eventloop,
+    )
+}
+
+/// Drives the event loop: (re)subscribes on every CONNACK, forwards publishes to `tx`,
+/// backs off on errors. Returns when `shutdown` fires.
+pub async fn run(
+    mut eventloop: EventLoop,
+    publisher: Publisher,
+    tx: mpsc::Sender<Inbound>,
+    connected: watch::Sender<bool>,
+    shutdown: CancellationToken,
+) {
+    let filters: Vec<String> = AGENT_TOPICS
+        .iter()
+        .map(|k| format!("{}/+/+/{}", publisher.prefix, k.as_str()))
+        .collect();
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            ev = eventloop.poll() => ev,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff = Duration::from_millis(500);
+                tracing::info!("connected to the MQTT broker");
+                connected.send_replace(true);
+                for f in &filters {
+                    if let Err(err) = publisher.client.try_subscribe(f, QoS::AtLeastOnce) {
+                        tracing::error!(filter = %f, cause = %err, "cannot subscribe");
+                    }
+                }
+                publisher.publish(&Topic::HubStatus, true, "online");
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let msg = Inbound {
+                    topic: p.topic,
+                    payload: p.payload,
+                    recv_ms: now_ms(),
+                };
+                if tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(err) => {
+                connected.send_replace(false);
+                tracing::warn!(
+                    cause = %err, retry_in = ?backoff,
+                    "MQTT connection to the broker failed; check that the broker is running and reachable"
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    // Clean goodbye: mark the hub offline ourselves, since a clean disconnect sends no will.
+    publisher.publish(&Topic::HubStatus, true, "offline");
+    let _ = publisher.client.try_disconnect();
+    let drain = async {
+        while let Ok(ev) = eventloop.poll().await {
+            if matches!(ev, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+    connected.send_replace(false);
+}

@@ -1,0 +1,124 @@
+//! SQLite storage: schema migrations, the single writer thread and read queries.
+//!
+//! Only this module knows SQL. One thread owns the write connection and applies batches
+//! of [`WriteOp`]s in one transaction each; readers use separate connections from a small
+//! pool on blocking threads (WAL lets them run while the writer commits).
+
+mod migrate;
+mod read;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use read::{load_nodes, node_detail, series, NodeDetail, NodeRow, SeriesName, SeriesPoints};
+pub use writer::{spawn_writer, Committed, WriteOp, WriterHandle};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "sitewatch.db";
+
+/// Storage failures. Messages say what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {path}: {source} — check permissions or pass --data-dir")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, newer than this hub knows ({known}); \
+         upgrade sitewatch-hub or point --data-dir elsewhere"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database reader task failed: {0}")]
+    Join(String),
+}
+
+/// Opens a connection with the pragmas every connection needs.
+fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Creates the data directory and database if needed, applies migrations and returns
+/// the path of the database file.
+pub fn init(data_dir: &Path) -> Result<PathBuf, StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })?;
+    let path = data_dir.join(DB_FILE);
+    let mut conn = open(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    )?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    migrate::apply(&mut conn, &path)?;
+    Ok(path)
+}
+
+/// A small pool of read-only connections used from blocking threads.
+#[derive(Clone)]
+pub struct Reader {
+    path: Arc<PathBuf>,
+    idle: Arc<Mutex<Vec<Connection>>>,
+}
+
+/// Idle read connections kept open.
+const READER_POOL: usize = 4;
+
+impl Reader {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path: Arc::new(path),
+            idle: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Runs `f` with a read connection on a blocking thread.
+    pub async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match this.idle.lock().ok().and_then(|mut v| v.pop()) {
+                Some(c) => c,
+                None => open(
+                    &this.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?,
+            };
+            let out = f(&conn);
+            if let Ok(mut idle) = this.idle.lock()
+                && idle.len() < READER_POOL
+            {
+                idle.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+}

@@ -1,0 +1,193 @@
+//! Test harness: starts the real binaries on free loopback ports, talks to the HTTP API,
+//! waits on conditions with a deadline. Every process started here is killed (by its own
+//! PID, through `Child`) when its guard drops.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// A child process killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, the way a power cut or OOM kill ends an agent.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Lines of stdout, read on a thread (the child must be spawned with piped stdout).
+    pub fn stdout_lines(&mut self) -> mpsc::Receiver<String> {
+        let (tx, rx) = mpsc::channel();
+        let out = self.child.stdout.take().expect("stdout not piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn spawn(name: &str, program: impl AsRef<std::ffi::OsStr>, args: &[&str], stdout: Stdio) -> Proc {
+    let child = Command::new(program)
+        .args(args)
+        .env("RUST_LOG", "info,rumqttd=warn")
+        .stdout(stdout)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    Proc { child, name: name.to_owned() }
+}
+
+/// A running hub with its ports and data directory.
+pub struct Hub {
+    pub proc: Proc,
+    pub mqtt_port: u16,
+    pub http_port: u16,
+    pub data: tempfile::TempDir,
+}
+
+impl Hub {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    pub fn broker_url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.mqtt_port)
+    }
+
+    /// GET a JSON document; None while the hub is not answering yet.
+    pub fn get(&self, path: &str) -> Option<Value> {
+        get_json(&self.url(path))
+    }
+
+    /// The node list entry for `site/node`, if listed.
+    pub fn node(&self, site: &str, node: &str) -> Option<Value> {
+        let list = self.get("/api/v1/nodes")?;
+        list.as_array()?
+            .iter()
+            .find(|n| n["site"] == site && n["node"] == node)
+            .cloned()
+    }
+
+    pub fn wait_ready(&self) {
+        wait_for("hub /healthz", Duration::from_secs(30), || {
+            self.get("/healthz").filter(|h| h["mqtt_connected"] == true)
+        });
+    }
+}
+
+pub fn hub_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sitewatch-hub"))
+}
+
+/// The agent binary, built by cargo next to the hub's.
+pub fn agent_bin() -> PathBuf {
+    let hub = hub_bin();
+    let dir = hub.parent().expect("binary directory");
+    let agent = dir.join("sitewatch-agent");
+    assert!(
+        agent.exists(),
+        "{} is missing; build the workspace first (cargo build --workspace, done by scripts/test.sh)",
+        agent.display()
+    );
+    agent
+}
+
+/// Starts `sitewatch-hub` on free loopback ports with a fresh data directory.
+pub fn start_hub(extra: &[&str]) -> Hub {
+    let data = tempfile::tempdir().expect("temp dir");
+    start_hub_in(data, extra)
+}
+
+pub fn start_hub_in(data: tempfile::TempDir, extra: &[&str]) -> Hub {
+    let mqtt_port = free_port();
+    let http_port = free_port();
+    let mqtt = format!("127.0.0.1:{mqtt_port}");
+    let http = format!("127.0.0.1:{http_port}");
+    let dir = data.path().to_str().expect("utf-8 temp path").to_owned();
+    let mut args = vec!["--mqtt-listen", &mqtt, "--http-listen", &http, "--data-dir", &dir];
+    args.extend_from_slice(extra);
+    let proc = spawn("sitewatch-hub", hub_bin(), &args, Stdio::null());
+    let hub = Hub { proc, mqtt_port, http_port, data };
+    hub.wait_ready();
+    hub
+}
+
+/// Starts `sitewatch-agent` with short intervals (1 s heartbeat and metrics, 2 s keepalive).
+pub fn start_agent(broker: &str, site: &str, node: &str) -> Proc {
+    spawn(
+        "sitewatch-agent",
+        agent_bin(),
+        &[
+            "--broker", broker, "--site", site, "--node", node,
+            "--heartbeat-interval", "1", "--metrics-interval", "1", "--keepalive", "2",
+        ],
+        Stdio::null(),
+    )
+}
+
+pub fn get_json(url: &str) -> Option<Value> {
+    let mut resp = ureq::get(url).call().ok()?;
+    resp.body_mut().read_json::<Value>().ok()
+}
+
+/// Polls `f` every 100 ms until it returns Some, or panics after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Finds a program of a Debian package, in PATH or the sbin directories (mosquitto lives in
+/// /usr/sbin). Missing prerequisites fail the test: scripts/test.sh installs them.
+pub fn require_program(name: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path).chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from));
+    for d in dirs {
+        let p = Path::new(&d).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} not found: install the Debian package {package} (scripts/install-deps.sh does it)");
+}
