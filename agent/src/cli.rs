@@ -1,0 +1,166 @@
+//! Command-line flags and environment variables, and how they override the config file.
+//!
+//! Precedence: flag > environment variable > config file > default. Secrets are taken
+//! from the environment only, never from flags (flags show up in `ps`).
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+
+use crate::config::{AgentConfig, ConfigError, DEFAULT_CONFIG_PATH, Overrides, PartialConfig};
+
+/// Environment variable holding the MQTT username.
+pub const ENV_USERNAME: &str = "SITEWATCH_MQTT_USERNAME";
+/// Environment variable holding the MQTT password.
+pub const ENV_PASSWORD: &str = "SITEWATCH_MQTT_PASSWORD";
+
+/// Publishes this machine's heartbeats and metrics to a sitewatch MQTT broker.
+#[derive(Debug, Parser)]
+#[command(name = "sitewatch-agent", version, about, after_help = ENV_HELP)]
+pub struct Cli {
+    /// Config file (TOML). Default: /etc/sitewatch/agent.toml when it exists; no file is
+    /// needed when --site is given.
+    #[arg(long, short = 'c', value_name = "FILE", env = "SITEWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Broker address, mqtt://HOST[:PORT] [default: mqtt://127.0.0.1:1883]
+    #[arg(long, value_name = "URL", env = "SITEWATCH_BROKER")]
+    pub broker: Option<String>,
+    /// Site id: 1-63 characters from a-z, 0-9, '_' and '-'
+    #[arg(long, value_name = "ID", env = "SITEWATCH_SITE")]
+    pub site: Option<String>,
+    /// Node id [default: the hostname, sanitised]
+    #[arg(long, value_name = "ID", env = "SITEWATCH_NODE")]
+    pub node: Option<String>,
+    /// Seconds between heartbeats [default: 10]
+    #[arg(long, value_name = "SECS")]
+    pub heartbeat_interval: Option<u64>,
+    /// Seconds between metrics samples [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub metrics_interval: Option<u64>,
+    /// MQTT keepalive in seconds [default: 10]
+    #[arg(long, value_name = "SECS")]
+    pub keepalive: Option<u64>,
+    /// Collect one metrics sample, print it as JSON on stdout and exit. Needs no broker
+    /// and no config.
+    #[arg(long, conflicts_with = "check_config")]
+    pub once: bool,
+    /// Load and validate the configuration, print it (password redacted) and exit:
+    /// 0 when valid, 78 when not. For systemd's ExecStartPre.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+const ENV_HELP: &str = "Environment: SITEWATCH_CONFIG, SITEWATCH_BROKER, SITEWATCH_SITE, \
+SITEWATCH_NODE (like the flags), SITEWATCH_MQTT_USERNAME and SITEWATCH_MQTT_PASSWORD (MQTT \
+credentials), RUST_LOG (log filter, default info). Exit codes: 0 ok, 1 runtime error, \
+2 usage error, 78 configuration error.";
+
+impl Cli {
+    /// The values given by flags or (through clap) their environment variables, plus the
+    /// credentials from the environment.
+    pub fn overrides(&self) -> Overrides {
+        let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Overrides {
+            site: self.site.clone(),
+            node: self.node.clone(),
+            broker: self.broker.clone(),
+            heartbeat_interval_s: self.heartbeat_interval,
+            metrics_interval_s: self.metrics_interval,
+            keepalive_s: self.keepalive,
+            username: env(ENV_USERNAME),
+            password: env(ENV_PASSWORD),
+        }
+    }
+
+    /// The config file to read: `--config`, else the default path when it exists.
+    pub fn config_path(&self) -> Option<PathBuf> {
+        match &self.config {
+            Some(path) => Some(path.clone()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+        }
+    }
+
+    /// Reads the config file (if any), lays the overrides over it and validates the result.
+    pub fn load_config(&self) -> Result<AgentConfig, ConfigError> {
+        load_with(self.config_path().as_deref(), self.overrides())
+    }
+}
+
+/// Reads `path` (if any), applies `overrides` and validates.
+pub fn load_with(path: Option<&Path>, overrides: Overrides) -> Result<AgentConfig, ConfigError> {
+    let (mut partial, origin) = match path {
+        Some(path) => (
+            PartialConfig::load(path)?,
+            format!("config file {}", path.display()),
+        ),
+        None => (
+            PartialConfig::default(),
+            "configuration (no config file)".to_owned(),
+        ),
+    };
+    partial.apply(overrides)?;
+    partial.finish(&origin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut all = vec!["sitewatch-agent"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(
+            &path,
+            "site = \"file-site\"\nnode = \"file-node\"\nheartbeat-interval-s = 60\n",
+        )
+        .unwrap();
+        let path_arg = path.to_str().unwrap();
+        let c = cli(&[
+            "--config",
+            path_arg,
+            "--site",
+            "flag-site",
+            "--keepalive",
+            "2",
+        ]);
+        let c = load_with(
+            c.config.as_deref(),
+            Overrides {
+                username: None,
+                password: None,
+                ..c.overrides()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.site.as_str(), "flag-site");
+        assert_eq!(c.node_id().as_str(), "file-node");
+        assert_eq!((c.heartbeat_interval_s, c.keepalive_s), (60, 2));
+    }
+
+    #[test]
+    fn no_file_is_needed_with_site() {
+        let c = cli(&["--site", "club-1", "--node", "pi"]);
+        let c = load_with(None, c.overrides()).unwrap();
+        assert_eq!(c.site.as_str(), "club-1");
+    }
+
+    #[test]
+    fn usage_errors_are_clap_errors() {
+        for bad in [
+            &["--keepalive", "ten"][..],
+            &["--once", "--check-config"],
+            &["--nope"],
+        ] {
+            let mut all = vec!["sitewatch-agent"];
+            all.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(all).is_err(), "{bad:?}");
+        }
+    }
+}

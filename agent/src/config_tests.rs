@@ -1,0 +1,203 @@
+//! Config tests, written as the TOML snippets an operator would write.
+
+use super::*;
+
+const MIN: &str = "site = \"club-1\"\nnode = \"pi-gate\"\n";
+
+fn err(toml: &str) -> String {
+    AgentConfig::from_toml_str(toml).unwrap_err().to_string()
+}
+
+#[test]
+fn defaults_fill_everything_but_the_site() {
+    let c = AgentConfig::from_toml_str(MIN).unwrap();
+    assert_eq!(c.site.as_str(), "club-1");
+    assert_eq!(c.node_id().as_str(), "pi-gate");
+    assert_eq!(c.broker.to_string(), DEFAULT_BROKER);
+    assert_eq!(c.topic_prefix.as_str(), "sitewatch/v1");
+    assert_eq!(c.heartbeat_interval_s, 10);
+    assert_eq!(c.metrics_interval_s, 30);
+    assert_eq!(c.keepalive_s, 10);
+    assert_eq!((c.username, c.password), (None, None));
+}
+
+#[test]
+fn every_key_is_read() {
+    let c = AgentConfig::from_toml_str(
+        r#"
+        site = "club-1"
+        node = "pi-gate"
+        broker = "mqtt://hub.lan:1884"
+        topic-prefix = "acme/v1"
+        heartbeat-interval-s = 5
+        metrics-interval-s = 60
+        keepalive-s = 2
+        username = "agent"
+        password = "s3cret"
+        "#,
+    )
+    .unwrap();
+    assert_eq!((c.broker.host(), c.broker.port()), ("hub.lan", 1884));
+    assert_eq!(c.topic_prefix.as_str(), "acme/v1");
+    assert_eq!(
+        (c.heartbeat_interval_s, c.metrics_interval_s, c.keepalive_s),
+        (5, 60, 2)
+    );
+    assert_eq!(c.username.as_deref(), Some("agent"));
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+    assert!(!c.to_redacted_toml().contains("s3cret"));
+}
+
+#[test]
+fn node_defaults_to_the_sanitised_hostname() {
+    let c = AgentConfig::from_toml_str("site = \"club-1\"").unwrap();
+    let host = sysinfo::System::host_name().unwrap_or_default();
+    assert_eq!(
+        c.node_id().as_str(),
+        sitewatch_proto::id::sanitize(&host).unwrap()
+    );
+}
+
+#[test]
+fn unknown_key_is_rejected_by_name() {
+    let e = err("site = \"club-1\"\nheartbeat_interval_s = 5\n");
+    assert!(e.contains("heartbeat_interval_s"), "{e}");
+    assert!(e.contains("line 2"), "{e}");
+}
+
+#[test]
+fn missing_site_says_how_to_set_it() {
+    let e = err("node = \"pi\"");
+    assert!(
+        e.contains("`site` is required") && e.contains("--site"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_site_id_explains_the_allowed_characters() {
+    let e = err("site = \"Club/1\"");
+    assert!(e.contains("site"), "{e}");
+    assert!(e.contains("a-z, 0-9"), "{e}");
+    let e = err("site = \"club 1\"\nnode = \"x\"");
+    assert!(e.contains("' '"), "{e}");
+}
+
+#[test]
+fn bad_broker_url_shows_the_expected_form() {
+    let e = err(&format!("{MIN}broker = \"hub.lan:1883\""));
+    assert!(
+        e.contains("broker") && e.contains("mqtt://HOST[:PORT]"),
+        "{e}"
+    );
+    let e = err(&format!("{MIN}broker = \"mqtts://hub.lan:8883\""));
+    assert!(e.contains("TLS"), "{e}");
+}
+
+#[test]
+fn bad_prefix_and_ranges_are_explained() {
+    let e = err(&format!("{MIN}topic-prefix = \"a/#\""));
+    assert!(e.contains("topic-prefix") || e.contains("prefix"), "{e}");
+    let e = err(&format!("{MIN}heartbeat-interval-s = 0"));
+    assert!(
+        e.contains("heartbeat-interval-s") && e.contains("1..=86400"),
+        "{e}"
+    );
+    let e = err(&format!("{MIN}keepalive-s = 70000"));
+    assert!(e.contains("keepalive-s"), "{e}");
+    let e = err(&format!("{MIN}metrics-interval-s = \"30\""));
+    assert!(e.contains("metrics-interval-s"), "{e}");
+}
+
+#[test]
+fn load_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    let e = AgentConfig::load(&path).unwrap_err().to_string();
+    assert!(e.contains("agent.toml") && e.contains("--site"), "{e}");
+    std::fs::write(&path, "site = \"club-1\"\nbogus = 1\n").unwrap();
+    let e = AgentConfig::load(&path).unwrap_err().to_string();
+    assert!(e.contains("agent.toml") && e.contains("bogus"), "{e}");
+}
+
+#[test]
+fn overrides_beat_the_file_and_keep_the_rest() {
+    let mut p = PartialConfig::from_toml_str(
+        "site = \"from-file\"\nnode = \"file-node\"\nkeepalive-s = 20\nusername = \"u\"",
+        "test",
+    )
+    .unwrap();
+    p.apply(Overrides {
+        site: Some("from-cli".into()),
+        broker: Some("mqtt://10.1.1.1".into()),
+        heartbeat_interval_s: Some(3),
+        ..Overrides::default()
+    })
+    .unwrap();
+    let c = p.finish("test").unwrap();
+    assert_eq!(c.site.as_str(), "from-cli");
+    assert_eq!(c.node_id().as_str(), "file-node");
+    assert_eq!(c.broker.host(), "10.1.1.1");
+    assert_eq!((c.heartbeat_interval_s, c.keepalive_s), (3, 20));
+    assert_eq!(c.username.as_deref(), Some("u"));
+}
+
+#[test]
+fn overrides_alone_need_no_file() {
+    let mut p = PartialConfig::default();
+    p.apply(Overrides {
+        site: Some("club-1".into()),
+        node: Some("pi".into()),
+        ..Overrides::default()
+    })
+    .unwrap();
+    assert_eq!(p.finish("flags").unwrap().site.as_str(), "club-1");
+}
+
+#[test]
+fn invalid_overrides_name_the_flag() {
+    let mut p = PartialConfig::default();
+    let e = p
+        .apply(Overrides {
+            node: Some("Pi/1".into()),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--node") && e.contains("must start"), "{e}");
+    let e = p
+        .apply(Overrides {
+            keepalive_s: Some(0),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--keepalive") && e.contains("1..=65535"), "{e}");
+    let e = p
+        .apply(Overrides {
+            broker: Some("localhost".into()),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--broker") && e.contains("mqtt://HOST[:PORT]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn deserializes_as_a_section_of_another_config() {
+    #[derive(Deserialize)]
+    struct Hub {
+        agent: AgentConfig,
+    }
+    let hub: Hub = toml::from_str("[agent]\nsite = \"hq\"\nnode = \"hub\"\n").unwrap();
+    assert_eq!(hub.agent.metrics_interval_s, 30);
+    let e = toml::from_str::<Hub>("[agent]\nsite = \"hq\"\nnope = 1\n")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("nope"), "{e}");
+}
