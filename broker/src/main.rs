@@ -1,1 +1,133 @@
-fn main() {}
+//! `sitewatch-broker`: the guarded embedded MQTT broker, standalone.
+//!
+//! Parses flags, sets up logging, runs `sitewatch_broker::start` until SIGINT or SIGTERM.
+//! Exit codes: 0 after a requested shutdown, 1 when the broker cannot start or stops on its
+//! own, 2 for invalid arguments.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use sitewatch_broker::{BrokerConfig, BrokerError};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+/// Log filter used when `RUST_LOG` is not set: rumqttd is chatty at info.
+const DEFAULT_LOG_FILTER: &str = "info,rumqttd=warn";
+
+/// MQTT broker for sitewatch: rumqttd behind a guard that refuses what crashes it.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address MQTT clients connect to.
+    #[arg(long, value_name = "ADDR", default_value_t = BrokerConfig::default().listen, env = "SITEWATCH_BROKER_LISTEN")]
+    listen: SocketAddr,
+    /// Most client connections open at once; more get CONNACK 3 "server unavailable".
+    #[arg(long, value_name = "N", default_value_t = BrokerConfig::default().max_connections)]
+    max_connections: usize,
+    /// Largest MQTT packet a client may send, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = BrokerConfig::default().max_payload_bytes)]
+    max_payload_bytes: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = BrokerConfig {
+        listen: cli.listen,
+        max_connections: cli.max_connections,
+        max_payload_bytes: cli.max_payload_bytes,
+        ..BrokerConfig::default()
+    };
+    if let Err(err) = config.validate() {
+        Cli::command()
+            .error(clap::error::ErrorKind::ValueValidation, err)
+            .exit();
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
+        )
+        .with_writer(std::io::stderr)
+        // No colour codes in journald or log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: BrokerConfig) -> ExitCode {
+    let shutdown = CancellationToken::new();
+    let on_signal = match shutdown_on_signal(shutdown.clone()) {
+        Ok(on_signal) => on_signal,
+        Err(err) => {
+            eprintln!("error: cannot install the SIGINT/SIGTERM handlers: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let broker = match sitewatch_broker::start(config, shutdown.clone()).await {
+        Ok(broker) => broker,
+        Err(err) => {
+            match &err {
+                // The library's message says "choose another listen address"; name the flag.
+                BrokerError::Bind { addr, source } => eprintln!(
+                    "error: cannot listen for MQTT on {addr}: {source} — is another MQTT broker \
+                     running there? stop it or pass --listen ADDR"
+                ),
+                _ => eprintln!("error: {err}"),
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::spawn(on_signal);
+    info!(addr = %broker.local_addr(), "sitewatch-broker ready");
+    broker.join().await;
+    if shutdown.is_cancelled() {
+        info!("sitewatch-broker stopped");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("error: the embedded rumqttd stopped on its own; restart sitewatch-broker");
+        ExitCode::FAILURE
+    }
+}
+
+/// Installs the SIGINT and SIGTERM handlers now (so a signal sent as soon as the broker says
+/// it is ready is not lost) and returns a future that cancels `shutdown` on the first one.
+#[cfg(unix)]
+fn shutdown_on_signal(
+    shutdown: CancellationToken,
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => info!("SIGINT received: shutting down"),
+            _ = terminate.recv() => info!("SIGTERM received: shutting down"),
+        }
+        shutdown.cancel();
+    })
+}
+
+/// Ctrl-C only, elsewhere.
+#[cfg(not(unix))]
+fn shutdown_on_signal(
+    shutdown: CancellationToken,
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        info!("Ctrl-C received: shutting down");
+        shutdown.cancel();
+    })
+}
