@@ -26,7 +26,12 @@ impl NodeAcks {
         e.0 = e.0.max(seq);
         e.1 = now;
         while self.sessions.len() > SESSIONS_KEPT {
-            let Some(oldest) = self.sessions.iter().min_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()) else {
+            let Some(oldest) = self
+                .sessions
+                .iter()
+                .min_by_key(|(_, v)| v.1)
+                .map(|(k, _)| k.clone())
+            else {
                 break;
             };
             self.sessions.remove(&oldest);
@@ -36,7 +41,11 @@ impl NodeAcks {
     fn payload(&self, now: u64) -> Ack {
         Ack {
             ts: now,
-            sessions: self.sessions.iter().map(|(k, v)| (k.clone(), v.0)).collect::<BTreeMap<_, _>>(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(k, v)| (k.clone(), v.0))
+                .collect::<BTreeMap<_, _>>(),
         }
     }
 }
@@ -51,7 +60,9 @@ pub async fn run(mut rx: mpsc::Receiver<Committed>, publisher: Publisher) {
                 acks.merge(session, seq, now);
             }
             match serde_json::to_vec(&acks.payload(now)) {
-                Ok(json) => publisher.publish(&Topic::node(&site, &node, NodeTopic::Ack), true, json),
+                Ok(json) => {
+                    publisher.publish(&Topic::node(&site, &node, NodeTopic::Ack), true, json)
+                }
                 Err(err) => tracing::error!(cause = %err, "cannot encode ack"),
             }
         }

@@ -122,7 +122,9 @@ pub struct PrefixField(pub Prefix);
 impl<'de> Deserialize<'de> for PrefixField {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Prefix::new(s).map(PrefixField).map_err(serde::de::Error::custom)
+        Prefix::new(s)
+            .map(PrefixField)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -162,8 +164,13 @@ impl HubConfig {
                 "heartbeat-timeout-factor must be at least 2 (one late heartbeat must not mark a node offline)".into(),
             ));
         }
-        if self.default_heartbeat_interval_s == 0 || self.local_agent.heartbeat_interval_s == 0 || self.local_agent.metrics_interval_s == 0 {
-            return Err(ConfigError::Invalid("intervals must be at least 1 second".into()));
+        if self.default_heartbeat_interval_s == 0
+            || self.local_agent.heartbeat_interval_s == 0
+            || self.local_agent.metrics_interval_s == 0
+        {
+            return Err(ConfigError::Invalid(
+                "intervals must be at least 1 second".into(),
+            ));
         }
         Ok(())
     }
@@ -185,15 +192,25 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_named() {
-        let e = HubConfig::from_toml_str("mqtt-listn = \"x\"").unwrap_err().to_string();
+        let e = HubConfig::from_toml_str("mqtt-listn = \"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mqtt-listn"), "{e}");
-        let e = HubConfig::from_toml_str("[local-agent]\nsite = \"Bad Site\"").unwrap_err().to_string();
+        let e = HubConfig::from_toml_str("[local-agent]\nsite = \"Bad Site\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Bad Site"), "{e}");
-        let e = HubConfig::from_toml_str("topic-prefix = \"a/#\"").unwrap_err().to_string();
+        let e = HubConfig::from_toml_str("topic-prefix = \"a/#\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("prefix"), "{e}");
-        let e = HubConfig::from_toml_str("broker = \"tcp://x\"").unwrap_err().to_string();
+        let e = HubConfig::from_toml_str("broker = \"tcp://x\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("mqtt://HOST"), "{e}");
-        let e = HubConfig::from_toml_str("heartbeat-timeout-factor = 1").unwrap_err().to_string();
+        let e = HubConfig::from_toml_str("heartbeat-timeout-factor = 1")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at least 2"), "{e}");
     }
 }

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sitewatch_proto::{
-    payload::from_json, Heartbeat, Info, Metrics, NodeId, NodeTopic, PayloadError, Prefix, SiteId,
-    Status, Topic,
+    Heartbeat, Info, Metrics, NodeId, NodeTopic, PayloadError, Prefix, SiteId, Status, Topic,
+    payload::from_json,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -117,7 +117,12 @@ impl Ingest {
         let decoded = match decode(kind, &msg.payload) {
             Ok(d) => d,
             Err(err) => {
-                self.malformed(&format!("{site}/{node}"), &format!("{}: {err}", msg.topic), msg.recv_ms, malformed_logged);
+                self.malformed(
+                    &format!("{site}/{node}"),
+                    &format!("{}: {err}", msg.topic),
+                    msg.recv_ms,
+                    malformed_logged,
+                );
                 return Vec::new();
             }
         };
@@ -129,15 +134,31 @@ impl Ingest {
                     hostname: info.hostname.clone(),
                     heartbeat_interval_s: info.heartbeat_interval_s,
                 },
-                Some(WriteOp::Info { site: site.clone(), node: node.clone(), recv_ms, json }),
+                Some(WriteOp::Info {
+                    site: site.clone(),
+                    node: node.clone(),
+                    recv_ms,
+                    json,
+                }),
             ),
             Decoded::Heartbeat(hb) => (
                 Observation::Heartbeat,
-                Some(WriteOp::Heartbeat { site: site.clone(), node: node.clone(), recv_ms, heartbeat: hb }),
+                Some(WriteOp::Heartbeat {
+                    site: site.clone(),
+                    node: node.clone(),
+                    recv_ms,
+                    heartbeat: hb,
+                }),
             ),
             Decoded::Metrics(m, json) => (
                 Observation::Metrics(KeyMetrics::from_metrics(&m)),
-                Some(WriteOp::Metrics { site: site.clone(), node: node.clone(), recv_ms, metrics: m, json }),
+                Some(WriteOp::Metrics {
+                    site: site.clone(),
+                    node: node.clone(),
+                    recv_ms,
+                    metrics: m,
+                    json,
+                }),
             ),
             Decoded::Ignored => return Vec::new(),
         };
@@ -160,7 +181,11 @@ impl Ingest {
         let last = logged.get(key).copied().unwrap_or(0);
         if last == 0 || now.saturating_sub(last) >= MALFORMED_LOG_EVERY_MS {
             logged.insert(key.to_owned(), now);
-            tracing::warn!(source = key, cause = what, "dropped a malformed message (logged at most once a minute per node)");
+            tracing::warn!(
+                source = key,
+                cause = what,
+                "dropped a malformed message (logged at most once a minute per node)"
+            );
         }
     }
 
@@ -184,7 +209,13 @@ impl Ingest {
         {
             site_published.insert(t.site.clone(), status);
             tracing::info!(site = %t.site, status = status.as_str(), "site status");
-            self.publisher.publish(&Topic::SiteStatus { site: t.site.clone() }, true, status.as_str());
+            self.publisher.publish(
+                &Topic::SiteStatus {
+                    site: t.site.clone(),
+                },
+                true,
+                status.as_str(),
+            );
         }
     }
 }
@@ -192,11 +223,15 @@ impl Ingest {
 /// Restores the fleet from storage rows (start-up).
 pub fn restore_fleet(fleet: &mut Fleet, rows: Vec<crate::store::NodeRow>, now: u64) {
     for row in rows {
-        let (Ok(site), Ok(node)) = (SiteId::new(row.site.clone()), NodeId::new(row.node.clone())) else {
+        let (Ok(site), Ok(node)) = (SiteId::new(row.site.clone()), NodeId::new(row.node.clone()))
+        else {
             tracing::warn!(site = %row.site, node = %row.node, "skipping a stored node with an invalid id");
             continue;
         };
-        let info: Option<Info> = row.info_json.as_deref().and_then(|j| serde_json::from_str(j).ok());
+        let info: Option<Info> = row
+            .info_json
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok());
         let latest = row
             .latest_metrics_json
             .as_deref()
@@ -224,7 +259,13 @@ mod tests {
     fn decode_rejects_garbage_without_panicking() {
         assert!(decode(NodeTopic::Metrics, b"{").is_err());
         assert!(decode(NodeTopic::Status, b"maybe").is_err());
-        assert!(matches!(decode(NodeTopic::Status, b"offline"), Ok(Decoded::Status(Status::Offline))));
-        assert!(matches!(decode(NodeTopic::Scan, b"anything"), Ok(Decoded::Ignored)));
+        assert!(matches!(
+            decode(NodeTopic::Status, b"offline"),
+            Ok(Decoded::Status(Status::Offline))
+        ));
+        assert!(matches!(
+            decode(NodeTopic::Scan, b"anything"),
+            Ok(Decoded::Ignored)
+        ));
     }
 }

@@ -52,7 +52,12 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 front.clone(),
             )
             .await
-            .with_context(|| format!("cannot start the embedded MQTT broker on {}", config.mqtt_listen))?;
+            .with_context(|| {
+                format!(
+                    "cannot start the embedded MQTT broker on {}",
+                    config.mqtt_listen
+                )
+            })?;
             let addr = broker.local_addr();
             tracing::info!(%addr, "embedded MQTT broker listening");
             tracker.spawn(broker.join());
@@ -96,7 +101,13 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Vec::new()));
     let stats = Arc::new(ingest::IngestStats::default());
 
-    tracker.spawn(mqtt::run(eventloop, publisher.clone(), inbound_tx, connected_tx, front.clone()));
+    tracker.spawn(mqtt::run(
+        eventloop,
+        publisher.clone(),
+        inbound_tx,
+        connected_tx,
+        front.clone(),
+    ));
     tracker.spawn(acks::run(committed_rx, publisher.clone()));
     let ingest = ingest::Ingest {
         prefix: prefix.clone(),
@@ -171,7 +182,11 @@ fn local_agent_config(
 ) -> anyhow::Result<sitewatch_agent::config::AgentConfig> {
     let la = &config.local_agent;
     let mut agent = sitewatch_agent::config::AgentConfig::new(la.site.clone());
-    let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
     agent.broker = format!("mqtt://{host}:{port}")
         .parse()
         .context("local agent broker address")?;

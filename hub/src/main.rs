@@ -44,7 +44,7 @@ fn main() -> ExitCode {
 }
 
 async fn wait_for_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let term = signal(SignalKind::terminate());
     let ctrl_c = tokio::signal::ctrl_c();
     match term {

@@ -86,7 +86,8 @@ pub struct KeyMetrics {
 impl KeyMetrics {
     pub fn from_metrics(m: &Metrics) -> Self {
         let max = |it: &mut dyn Iterator<Item = f64>| {
-            it.filter(|v| v.is_finite()).fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
+            it.filter(|v| v.is_finite())
+                .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
         };
         Self {
             ts: m.ts,
@@ -181,8 +182,11 @@ impl Fleet {
     }
 
     fn timeout_ms(&self, hb_interval_s: Option<u64>) -> u64 {
-        let hb = hb_interval_s.unwrap_or(self.timeouts.default_heartbeat_interval_s).max(1);
-        hb.saturating_mul(self.timeouts.factor.max(1)).saturating_mul(1000)
+        let hb = hb_interval_s
+            .unwrap_or(self.timeouts.default_heartbeat_interval_s)
+            .max(1);
+        hb.saturating_mul(self.timeouts.factor.max(1))
+            .saturating_mul(1000)
     }
 
     /// Restores a node from storage at start-up. It keeps its stored status but gets a
@@ -258,8 +262,12 @@ impl Fleet {
         if target == NodeStatus::Online {
             state.last_seen_ms = Some(now_ms);
             let hb = state.heartbeat_interval_s;
-            let hb = hb.unwrap_or(self.timeouts.default_heartbeat_interval_s).max(1);
-            let timeout = hb.saturating_mul(self.timeouts.factor.max(1)).saturating_mul(1000);
+            let hb = hb
+                .unwrap_or(self.timeouts.default_heartbeat_interval_s)
+                .max(1);
+            let timeout = hb
+                .saturating_mul(self.timeouts.factor.max(1))
+                .saturating_mul(1000);
             state.deadline_ms = Some(now_ms.saturating_add(timeout));
         }
         if state.status == target {
@@ -372,7 +380,15 @@ mod tests {
     fn info_interval_sets_the_timeout() {
         let mut f = fleet();
         let (s, n) = ids("club", "pi");
-        f.observe(&s, &n, Observation::Info { hostname: "pi".into(), heartbeat_interval_s: 2 }, 0);
+        f.observe(
+            &s,
+            &n,
+            Observation::Info {
+                hostname: "pi".into(),
+                heartbeat_interval_s: 2,
+            },
+            0,
+        );
         assert!(f.tick(5_999).is_empty());
         assert_eq!(f.tick(6_000).len(), 1);
     }
@@ -382,10 +398,14 @@ mod tests {
         let mut f = fleet();
         let (s, n) = ids("club", "pi");
         f.observe(&s, &n, Observation::Heartbeat, 0);
-        let t = f.observe(&s, &n, Observation::Status(Status::Offline), 500).unwrap();
+        let t = f
+            .observe(&s, &n, Observation::Status(Status::Offline), 500)
+            .unwrap();
         assert_eq!((t.to, t.reason), (NodeStatus::Offline, Reason::StatusTopic));
         assert!(f.tick(100_000).is_empty());
-        let t = f.observe(&s, &n, Observation::Status(Status::Online), 100_500).unwrap();
+        let t = f
+            .observe(&s, &n, Observation::Status(Status::Online), 100_500)
+            .unwrap();
         assert_eq!(t.to, NodeStatus::Online);
     }
 
@@ -407,7 +427,17 @@ mod tests {
         let mut f = fleet();
         let (s, n) = ids("club", "pi");
         // Stored as online, last seen long ago: not declared offline at once after restart.
-        f.restore(s, n, NodeStatus::Online, 0, Some(0), None, Some(10), None, 1_000_000);
+        f.restore(
+            s,
+            n,
+            NodeStatus::Online,
+            0,
+            Some(0),
+            None,
+            Some(10),
+            None,
+            1_000_000,
+        );
         assert!(f.tick(1_000_001).is_empty());
         assert_eq!(f.tick(1_030_000).len(), 1);
     }

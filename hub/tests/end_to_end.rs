@@ -13,23 +13,32 @@ fn agent_online_then_killed_offline_then_back_online() {
     let hub = start_hub(&["--no-local-agent"]);
     let mut agent = start_agent(&hub.broker_url(), "club-1", "pi-gate");
 
-    let node = wait_for("pi-gate online with metrics", Duration::from_secs(20), || {
-        hub.node("club-1", "pi-gate")
-            .filter(|n| n["status"] == "online" && n["metrics"]["cpu_pct"].is_number())
-    });
+    let node = wait_for(
+        "pi-gate online with metrics",
+        Duration::from_secs(20),
+        || {
+            hub.node("club-1", "pi-gate")
+                .filter(|n| n["status"] == "online" && n["metrics"]["cpu_pct"].is_number())
+        },
+    );
     let mem = node["metrics"]["mem_pct"].as_f64().expect("mem_pct");
     assert!((0.0..=100.0).contains(&mem), "mem_pct {mem}");
 
     // The detail view has the agent's info and its latest sample.
     let detail = wait_for("node detail with info", Duration::from_secs(10), || {
-        hub.get("/api/v1/nodes/club-1/pi-gate").filter(|d| d["info"]["hostname"].is_string() && d["latest"]["cpu"].is_object())
+        hub.get("/api/v1/nodes/club-1/pi-gate")
+            .filter(|d| d["info"]["hostname"].is_string() && d["latest"]["cpu"].is_object())
     });
     assert_eq!(detail["info"]["keepalive_s"], 2);
 
     // History: points of cpu.usage_pct.
     let series = wait_for("two cpu points", Duration::from_secs(10), || {
         hub.get("/api/v1/nodes/club-1/pi-gate/series?metric=cpu.usage_pct")
-            .filter(|s| s["series"][0]["points"].as_array().is_some_and(|p| p.len() >= 2))
+            .filter(|s| {
+                s["series"][0]["points"]
+                    .as_array()
+                    .is_some_and(|p| p.len() >= 2)
+            })
     });
     assert_eq!(series["series"][0]["labels"], "");
 
@@ -37,15 +46,21 @@ fn agent_online_then_killed_offline_then_back_online() {
     let keepalive_s = 2.0;
     let killed = Instant::now();
     agent.kill9();
-    wait_for("pi-gate offline", Duration::from_secs_f64(1.5 * keepalive_s + 2.0), || {
-        hub.node("club-1", "pi-gate").filter(|n| n["status"] == "offline")
-    });
+    wait_for(
+        "pi-gate offline",
+        Duration::from_secs_f64(1.5 * keepalive_s + 2.0),
+        || {
+            hub.node("club-1", "pi-gate")
+                .filter(|n| n["status"] == "offline")
+        },
+    );
     eprintln!("offline seen {:?} after kill -9", killed.elapsed());
     // The site rolls up to offline too (its only node is down) — visible via the list.
 
     let _agent = start_agent(&hub.broker_url(), "club-1", "pi-gate");
     wait_for("pi-gate online again", Duration::from_secs(20), || {
-        hub.node("club-1", "pi-gate").filter(|n| n["status"] == "online")
+        hub.node("club-1", "pi-gate")
+            .filter(|n| n["status"] == "online")
     });
 }
 
@@ -53,16 +68,29 @@ fn agent_online_then_killed_offline_then_back_online() {
 #[test]
 fn hub_shows_its_own_machine() {
     let hub = start_hub(&[]);
-    let own = wait_for("the hub's own node online with metrics", Duration::from_secs(20), || {
-        let list = hub.get("/api/v1/nodes")?;
-        list.as_array()?
-            .iter()
-            .find(|n| n["site"] == "hub" && n["status"] == "online" && n["metrics"]["mem_pct"].is_number())
-            .cloned()
-    });
+    let own = wait_for(
+        "the hub's own node online with metrics",
+        Duration::from_secs(20),
+        || {
+            let list = hub.get("/api/v1/nodes")?;
+            list.as_array()?
+                .iter()
+                .find(|n| {
+                    n["site"] == "hub"
+                        && n["status"] == "online"
+                        && n["metrics"]["mem_pct"].is_number()
+                })
+                .cloned()
+        },
+    );
     assert!(own["node"].as_str().is_some_and(|s| !s.is_empty()));
     // The dashboard page and its script are served.
-    let page = ureq::get(&hub.url("/")).call().expect("GET /").into_body().read_to_string().expect("body");
+    let page = ureq::get(&hub.url("/"))
+        .call()
+        .expect("GET /")
+        .into_body()
+        .read_to_string()
+        .expect("body");
     assert!(page.contains("/assets/app.js"));
 }
 
@@ -72,12 +100,15 @@ fn state_survives_hub_restart() {
     let hub = start_hub(&["--no-local-agent"]);
     let agent = start_agent(&hub.broker_url(), "club-2", "pi-a");
     wait_for("pi-a online", Duration::from_secs(20), || {
-        hub.node("club-2", "pi-a").filter(|n| n["status"] == "online")
+        hub.node("club-2", "pi-a")
+            .filter(|n| n["status"] == "online")
     });
     drop(agent);
     let Hub { proc, data, .. } = hub;
     drop(proc);
     let hub = start_hub_in(data, &["--no-local-agent"]);
-    let node = hub.node("club-2", "pi-a").expect("node restored from the database");
+    let node = hub
+        .node("club-2", "pi-a")
+        .expect("node restored from the database");
     assert!(node["last_seen_ms"].is_number());
 }

@@ -19,7 +19,17 @@ fn mosquitto_sub_sees_agent_messages_on_embedded_broker() {
     let mut sub = spawn(
         "mosquitto_sub",
         &sub_bin,
-        &["-h", "127.0.0.1", "-p", &port, "-V", "mqttv311", "-t", "sitewatch/v1/#", "-v"],
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-V",
+            "mqttv311",
+            "-t",
+            "sitewatch/v1/#",
+            "-v",
+        ],
         Stdio::piped(),
     );
     let lines = sub.stdout_lines();
@@ -33,8 +43,12 @@ fn mosquitto_sub_sees_agent_messages_on_embedded_broker() {
         let line = lines
             .recv_timeout(left)
             .unwrap_or_else(|_| panic!("mosquitto_sub saw only {seen:?} within 20 s"));
-        let Some((topic, payload)) = line.split_once(' ') else { continue };
-        let Some(kind) = topic.strip_prefix("sitewatch/v1/club-3/pi-sub/") else { continue };
+        let Some((topic, payload)) = line.split_once(' ') else {
+            continue;
+        };
+        let Some(kind) = topic.strip_prefix("sitewatch/v1/club-3/pi-sub/") else {
+            continue;
+        };
         match kind {
             "status" => assert_eq!(payload, "online"),
             "info" | "heartbeat" | "metrics" | "ack" => {
@@ -60,7 +74,12 @@ fn hub_with_external_mosquitto_stores_metrics() {
         format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
     )
     .expect("write mosquitto.conf");
-    let _broker = spawn("mosquitto", &mosquitto, &["-c", conf.to_str().expect("utf-8")], Stdio::null());
+    let _broker = spawn(
+        "mosquitto",
+        &mosquitto,
+        &["-c", conf.to_str().expect("utf-8")],
+        Stdio::null(),
+    );
     let url = format!("mqtt://127.0.0.1:{port}");
     wait_for("mosquitto listening", Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
@@ -68,12 +87,21 @@ fn hub_with_external_mosquitto_stores_metrics() {
 
     let hub = start_hub(&["--no-local-agent", "--broker", &url]);
     let _agent = start_agent(&url, "club-4", "pi-ext");
-    wait_for("pi-ext online via mosquitto", Duration::from_secs(20), || {
-        hub.node("club-4", "pi-ext").filter(|n| n["status"] == "online")
-    });
+    wait_for(
+        "pi-ext online via mosquitto",
+        Duration::from_secs(20),
+        || {
+            hub.node("club-4", "pi-ext")
+                .filter(|n| n["status"] == "online")
+        },
+    );
     let series = wait_for("stored memory points", Duration::from_secs(20), || {
         hub.get("/api/v1/nodes/club-4/pi-ext/series?metric=memory.used_pct")
-            .filter(|s| s["series"][0]["points"].as_array().is_some_and(|p| !p.is_empty()))
+            .filter(|s| {
+                s["series"][0]["points"]
+                    .as_array()
+                    .is_some_and(|p| !p.is_empty())
+            })
     });
     let v = series["series"][0]["points"][0][1].as_f64().expect("value");
     assert!((0.0..=100.0).contains(&v), "memory.used_pct {v}");

@@ -21,13 +21,9 @@ pub enum IdError {
         value: String,
         len: usize,
     },
-    #[error(
-        "{kind} id {value:?} must start with a lower-case letter or a digit (a-z, 0-9)"
-    )]
+    #[error("{kind} id {value:?} must start with a lower-case letter or a digit (a-z, 0-9)")]
     BadStart { kind: &'static str, value: String },
-    #[error(
-        "{kind} id {value:?} contains {ch:?}; only a-z, 0-9, '_' and '-' are allowed"
-    )]
+    #[error("{kind} id {value:?} contains {ch:?}; only a-z, 0-9, '_' and '-' are allowed")]
     BadChar {
         kind: &'static str,
         value: String,
@@ -161,7 +157,18 @@ mod tests {
     fn rejects_topic_breaking_ids_with_a_reason() {
         let err = NodeId::new("pi/1").unwrap_err();
         assert!(err.to_string().contains("'/'"), "{err}");
-        for bad in ["", "A", "-a", "_a", "a b", "a+", "a#", "$a", "é", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "A",
+            "-a",
+            "_a",
+            "a b",
+            "a+",
+            "a#",
+            "$a",
+            "é",
+            &"x".repeat(64),
+        ] {
             assert!(NodeId::new(bad).is_err(), "{bad:?} accepted");
         }
     }

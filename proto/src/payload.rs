@@ -199,10 +199,9 @@ mod tests {
 
     #[test]
     fn readers_ignore_unknown_keys() {
-        let hb: Heartbeat = from_json(
-            br#"{"ts":1,"session":"a","seq":2,"uptime_s":3,"from_the_future":{"x":1}}"#,
-        )
-        .unwrap();
+        let hb: Heartbeat =
+            from_json(br#"{"ts":1,"session":"a","seq":2,"uptime_s":3,"from_the_future":{"x":1}}"#)
+                .unwrap();
         assert_eq!(hb.seq, 2);
         let m: Metrics = from_json(br#"{"ts":1,"session":"a","seq":2,"gpu":{}}"#).unwrap();
         assert!(m.cpu.is_none() && m.filesystems.is_empty());

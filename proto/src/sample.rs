@@ -55,21 +55,51 @@ impl Metrics {
             }
         }
         if let Some(m) = &self.memory {
-            push(&mut out, "memory.total_bytes", String::new(), m.total_bytes as f64);
-            push(&mut out, "memory.used_bytes", String::new(), m.used_bytes as f64);
-            push(&mut out, "memory.available_bytes", String::new(), m.available_bytes as f64);
+            push(
+                &mut out,
+                "memory.total_bytes",
+                String::new(),
+                m.total_bytes as f64,
+            );
+            push(
+                &mut out,
+                "memory.used_bytes",
+                String::new(),
+                m.used_bytes as f64,
+            );
+            push(
+                &mut out,
+                "memory.available_bytes",
+                String::new(),
+                m.available_bytes as f64,
+            );
             push(&mut out, "memory.used_pct", String::new(), m.used_pct);
         }
         if let Some(s) = &self.swap {
-            push(&mut out, "swap.total_bytes", String::new(), s.total_bytes as f64);
-            push(&mut out, "swap.used_bytes", String::new(), s.used_bytes as f64);
+            push(
+                &mut out,
+                "swap.total_bytes",
+                String::new(),
+                s.total_bytes as f64,
+            );
+            push(
+                &mut out,
+                "swap.used_bytes",
+                String::new(),
+                s.used_bytes as f64,
+            );
             push(&mut out, "swap.used_pct", String::new(), s.used_pct);
         }
         for fs in &self.filesystems {
             let l = label("mount", &fs.mount);
             push(&mut out, "fs.total_bytes", l.clone(), fs.total_bytes as f64);
             push(&mut out, "fs.used_bytes", l.clone(), fs.used_bytes as f64);
-            push(&mut out, "fs.available_bytes", l.clone(), fs.available_bytes as f64);
+            push(
+                &mut out,
+                "fs.available_bytes",
+                l.clone(),
+                fs.available_bytes as f64,
+            );
             push(&mut out, "fs.used_pct", l, fs.used_pct);
         }
         for nic in &self.network {

@@ -203,7 +203,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn ids() -> (SiteId, NodeId) {
-        (SiteId::new("club-1").unwrap(), NodeId::new("pi-gate").unwrap())
+        (
+            SiteId::new("club-1").unwrap(),
+            NodeId::new("pi-gate").unwrap(),
+        )
     }
 
     #[test]

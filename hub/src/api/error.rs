@@ -1,9 +1,9 @@
 //! One error type for every handler: a JSON body `{"error": "..."}` with a message that says
 //! what to fix; 5xx details are logged, never sent to the client.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 
 use crate::store::StoreError;

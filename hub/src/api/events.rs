@@ -11,7 +11,9 @@ use tokio_stream::wrappers::WatchStream;
 
 use super::AppState;
 
-pub async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub async fn stream(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     // WatchStream yields the current value first, then each change (coalesced if the
     // client is slower than updates, which keeps a slow browser from building a backlog).
     let stream = WatchStream::new(state.snapshot.clone()).map(|nodes| {

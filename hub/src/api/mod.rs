@@ -8,7 +8,7 @@ mod nodes;
 
 use std::sync::Arc;
 
-use axum::{routing::get, Json, Router};
+use axum::{Json, Router, routing::get};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -37,7 +37,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/nodes/{site}/{node}", get(nodes::detail))
         .route("/api/v1/nodes/{site}/{node}/series", get(nodes::series))
         .route("/api/v1/events", get(events::stream))
-        .fallback(|| async { ApiError::NotFound("no such endpoint; see docs/ARCHITECTURE.md for the API".into()) })
+        .fallback(|| async {
+            ApiError::NotFound("no such endpoint; see docs/ARCHITECTURE.md for the API".into())
+        })
         .with_state(state)
 }
 

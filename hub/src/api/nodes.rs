@@ -1,7 +1,7 @@
 //! `/api/v1/nodes…`: the node list, one node's detail, and a metric's points.
 
-use axum::extract::{Path, Query, State};
 use axum::Json;
+use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use sitewatch_proto::{NodeId, SiteId};
 
@@ -26,7 +26,9 @@ fn ids(site: String, node: String) -> Result<(SiteId, NodeId), ApiError> {
 }
 
 fn unknown(site: &SiteId, node: &NodeId) -> ApiError {
-    ApiError::NotFound(format!("node {site}/{node} is unknown to this hub; GET /api/v1/nodes lists known nodes"))
+    ApiError::NotFound(format!(
+        "node {site}/{node} is unknown to this hub; GET /api/v1/nodes lists known nodes"
+    ))
 }
 
 pub async fn detail(
@@ -35,10 +37,18 @@ pub async fn detail(
 ) -> Result<Json<NodeDetail>, ApiError> {
     let (site, node) = ids(site, node)?;
     let (s, n) = (site.to_string(), node.to_string());
-    let found = state.reader.with(move |c| store::node_detail(c, &s, &n)).await?;
+    let found = state
+        .reader
+        .with(move |c| store::node_detail(c, &s, &n))
+        .await?;
     let mut detail = found.ok_or_else(|| unknown(&site, &node))?;
     // The live status is the one ingest holds; the database may lag by one batch.
-    if let Some(v) = state.snapshot.borrow().iter().find(|v| v.site == site && v.node == node) {
+    if let Some(v) = state
+        .snapshot
+        .borrow()
+        .iter()
+        .find(|v| v.site == site && v.node == node)
+    {
         detail.status = v.status.as_str().to_owned();
         detail.status_since_ms = Some(v.status_since_ms);
         detail.last_seen_ms = v.last_seen_ms.or(detail.last_seen_ms);
@@ -96,5 +106,12 @@ pub async fn series(
         .with(move |c| store::series(c, &s, &n, &m, labels.as_deref(), from, to, MAX_POINTS))
         .await?;
     let series = found.ok_or_else(|| unknown(&site, &node))?;
-    Ok(Json(SeriesResponse { site, node, metric, from, to, series }))
+    Ok(Json(SeriesResponse {
+        site,
+        node,
+        metric,
+        from,
+        to,
+        series,
+    }))
 }

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use read::{load_nodes, node_detail, series, NodeDetail, NodeRow, SeriesName, SeriesPoints};
-pub use writer::{spawn_writer, Committed, WriteOp, WriterHandle};
+pub use read::{NodeDetail, NodeRow, SeriesName, SeriesPoints, load_nodes, node_detail, series};
+pub use writer::{Committed, WriteOp, WriterHandle, spawn_writer};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "sitewatch.db";

@@ -1,6 +1,6 @@
 //! Read queries used by the state loader and the HTTP API.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::StoreError;
@@ -108,8 +108,8 @@ pub fn node_detail(
     let Some((id, mut detail)) = row else {
         return Ok(None);
     };
-    let mut stmt =
-        conn.prepare("SELECT metric, labels FROM series WHERE node_id = ?1 ORDER BY metric, labels")?;
+    let mut stmt = conn
+        .prepare("SELECT metric, labels FROM series WHERE node_id = ?1 ORDER BY metric, labels")?;
     detail.series = stmt
         .query_map([id], |r| {
             Ok(SeriesName {
@@ -148,7 +148,9 @@ pub fn series(
          AND (?3 IS NULL OR labels = ?3) ORDER BY labels",
     )?;
     let ids: Vec<(i64, String)> = list
-        .query_map(params![node_id, metric, labels], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![node_id, metric, labels], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<Result<_, _>>()?;
     let mut points = conn.prepare(
         "SELECT ts_ms, value FROM (

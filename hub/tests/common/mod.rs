@@ -60,7 +60,12 @@ impl Drop for Proc {
     }
 }
 
-pub fn spawn(name: &str, program: impl AsRef<std::ffi::OsStr>, args: &[&str], stdout: Stdio) -> Proc {
+pub fn spawn(
+    name: &str,
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    stdout: Stdio,
+) -> Proc {
     let child = Command::new(program)
         .args(args)
         .env("RUST_LOG", "info,rumqttd=warn")
@@ -68,7 +73,10 @@ pub fn spawn(name: &str, program: impl AsRef<std::ffi::OsStr>, args: &[&str], st
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-    Proc { child, name: name.to_owned() }
+    Proc {
+        child,
+        name: name.to_owned(),
+    }
 }
 
 /// A running hub with its ports and data directory.
@@ -138,10 +146,22 @@ pub fn start_hub_in(data: tempfile::TempDir, extra: &[&str]) -> Hub {
     let mqtt = format!("127.0.0.1:{mqtt_port}");
     let http = format!("127.0.0.1:{http_port}");
     let dir = data.path().to_str().expect("utf-8 temp path").to_owned();
-    let mut args = vec!["--mqtt-listen", &mqtt, "--http-listen", &http, "--data-dir", &dir];
+    let mut args = vec![
+        "--mqtt-listen",
+        &mqtt,
+        "--http-listen",
+        &http,
+        "--data-dir",
+        &dir,
+    ];
     args.extend_from_slice(extra);
     let proc = spawn("sitewatch-hub", hub_bin(), &args, Stdio::null());
-    let hub = Hub { proc, mqtt_port, http_port, data };
+    let hub = Hub {
+        proc,
+        mqtt_port,
+        http_port,
+        data,
+    };
     hub.wait_ready();
     hub
 }
@@ -152,8 +172,18 @@ pub fn start_agent(broker: &str, site: &str, node: &str) -> Proc {
         "sitewatch-agent",
         agent_bin(),
         &[
-            "--broker", broker, "--site", site, "--node", node,
-            "--heartbeat-interval", "1", "--metrics-interval", "1", "--keepalive", "2",
+            "--broker",
+            broker,
+            "--site",
+            site,
+            "--node",
+            node,
+            "--heartbeat-interval",
+            "1",
+            "--metrics-interval",
+            "1",
+            "--keepalive",
+            "2",
         ],
         Stdio::null(),
     )
@@ -182,12 +212,15 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 /// /usr/sbin). Missing prerequisites fail the test: scripts/test.sh installs them.
 pub fn require_program(name: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::env::split_paths(&path).chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from));
+    let dirs = std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from));
     for d in dirs {
         let p = Path::new(&d).join(name);
         if p.is_file() {
             return p;
         }
     }
-    panic!("{name} not found: install the Debian package {package} (scripts/install-deps.sh does it)");
+    panic!(
+        "{name} not found: install the Debian package {package} (scripts/install-deps.sh does it)"
+    );
 }
