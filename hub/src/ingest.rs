@@ -127,6 +127,9 @@ impl Ingest {
             }
         };
         let recv_ms = msg.recv_ms;
+        if msg.retained {
+            return self.replayed(site, node, decoded, recv_ms).await;
+        }
         let (obs, op) = match decoded {
             Decoded::Status(s) => (Observation::Status(s), None),
             Decoded::Info(info, json) => (
@@ -174,6 +177,45 @@ impl Ingest {
             self.publish_snapshot();
         }
         t.into_iter().collect()
+    }
+
+    /// A retained message replayed on subscribe: store the identity it carries, believe a
+    /// retained `offline` (the will fired while the hub was away), ignore claims of life.
+    async fn replayed(
+        &mut self,
+        site: SiteId,
+        node: NodeId,
+        decoded: Decoded,
+        recv_ms: u64,
+    ) -> Vec<Transition> {
+        match decoded {
+            Decoded::Info(info, json) => {
+                self.fleet.note_info(
+                    &site,
+                    &node,
+                    info.hostname.clone(),
+                    info.heartbeat_interval_s,
+                    recv_ms,
+                );
+                let op = WriteOp::Info {
+                    site,
+                    node,
+                    recv_ms,
+                    json,
+                };
+                if self.writer.send(op).await.is_err() {
+                    tracing::error!("store writer stopped; data is no longer stored");
+                }
+                self.publish_snapshot();
+                Vec::new()
+            }
+            Decoded::Status(Status::Offline) => self
+                .fleet
+                .observe(&site, &node, Observation::Status(Status::Offline), recv_ms)
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     fn malformed(&self, key: &str, what: &str, now: u64, logged: &mut HashMap<String, u64>) {

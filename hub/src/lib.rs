@@ -91,7 +91,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         factor: config.heartbeat_timeout_factor,
         default_heartbeat_interval_s: config.default_heartbeat_interval_s,
     });
-    let rows = reader.with(|c| store::load_nodes(c)).await?;
+    let rows = reader.with(store::load_nodes).await?;
     tracing::info!(nodes = rows.len(), "restored node state");
     ingest::restore_fleet(&mut fleet, rows, clock::now_ms());
 

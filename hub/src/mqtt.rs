@@ -16,6 +16,9 @@ pub struct Inbound {
     pub topic: String,
     pub payload: bytes::Bytes,
     pub recv_ms: u64,
+    /// Set on a retained message replayed by the broker because we subscribed: old news
+    /// about the node, not a sign that it is alive now.
+    pub retained: bool,
 }
 
 /// Where and how the hub connects.
@@ -124,6 +127,7 @@ pub async fn run(
                     topic: p.topic,
                     payload: p.payload,
                     recv_ms: now_ms(),
+                    retained: p.retain,
                 };
                 if tx.send(msg).await.is_err() {
                     break;

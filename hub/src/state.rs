@@ -220,6 +220,33 @@ impl Fleet {
         );
     }
 
+    /// Records a node's identity from a retained `info` replayed by the broker, without
+    /// taking it as a sign of life (the node may have died while the hub was away).
+    pub fn note_info(
+        &mut self,
+        site: &SiteId,
+        node: &NodeId,
+        hostname: String,
+        heartbeat_interval_s: u64,
+        now_ms: u64,
+    ) {
+        let timeout = self.timeout_ms(Some(heartbeat_interval_s));
+        let state = self
+            .nodes
+            .entry((site.clone(), node.clone()))
+            .or_insert_with(|| NodeState {
+                status: NodeStatus::Unknown,
+                since_ms: now_ms,
+                last_seen_ms: None,
+                heartbeat_interval_s: None,
+                deadline_ms: Some(now_ms.saturating_add(timeout)),
+                hostname: None,
+                latest: None,
+            });
+        state.hostname = Some(hostname);
+        state.heartbeat_interval_s = Some(heartbeat_interval_s);
+    }
+
     /// Applies one observation; returns the transition it caused, if any.
     pub fn observe(
         &mut self,
@@ -407,6 +434,28 @@ mod tests {
             .observe(&s, &n, Observation::Status(Status::Online), 100_500)
             .unwrap();
         assert_eq!(t.to, NodeStatus::Online);
+    }
+
+    #[test]
+    fn retained_info_names_a_node_without_reviving_it() {
+        let mut f = fleet();
+        let (s, n) = ids("club", "pi");
+        f.observe(&s, &n, Observation::Status(Status::Offline), 0);
+        f.note_info(&s, &n, "pi-host".into(), 5, 10);
+        let v = &f.snapshot()[0];
+        assert_eq!(
+            (v.status, v.hostname.as_deref()),
+            (NodeStatus::Offline, Some("pi-host"))
+        );
+        // A node first known through a replay is unknown, then offline if nothing arrives.
+        let (_, m) = ids("club", "ghost");
+        f.note_info(&s, &m, "ghost".into(), 5, 0);
+        let t = f.tick(15_000);
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].from, t[0].to),
+            (NodeStatus::Unknown, NodeStatus::Offline)
+        );
     }
 
     #[test]

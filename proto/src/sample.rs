@@ -125,7 +125,6 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::payload::*;
 
     #[test]

@@ -99,12 +99,16 @@ pub async fn series(
             "from ({from}) is after to ({to}); both are Unix milliseconds"
         )));
     }
-    let (s, n, m) = (site.to_string(), node.to_string(), metric.clone());
-    let labels = q.labels;
-    let found = state
-        .reader
-        .with(move |c| store::series(c, &s, &n, &m, labels.as_deref(), from, to, MAX_POINTS))
-        .await?;
+    let query = store::SeriesQuery {
+        site: site.to_string(),
+        node: node.to_string(),
+        metric: metric.clone(),
+        labels: q.labels,
+        from_ms: from,
+        to_ms: to,
+        limit: MAX_POINTS,
+    };
+    let found = state.reader.with(move |c| store::series(c, &query)).await?;
     let series = found.ok_or_else(|| unknown(&site, &node))?;
     Ok(Json(SeriesResponse {
         site,

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use read::{NodeDetail, NodeRow, SeriesName, SeriesPoints, load_nodes, node_detail, series};
+pub use read::{
+    NodeDetail, NodeRow, SeriesName, SeriesPoints, SeriesQuery, load_nodes, node_detail, series,
+};
 pub use writer::{Committed, WriteOp, WriterHandle, spawn_writer};
 
 /// File name of the database inside the data directory.

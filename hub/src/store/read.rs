@@ -121,18 +121,32 @@ pub fn node_detail(
     Ok(Some(detail))
 }
 
-/// Points of `metric` for one node in `[from_ms, to_ms]`, at most `limit` per series (the
-/// most recent ones when there are more). `labels = None` returns every label set.
-pub fn series(
-    conn: &Connection,
-    site: &str,
-    node: &str,
-    metric: &str,
-    labels: Option<&str>,
-    from_ms: i64,
-    to_ms: i64,
-    limit: usize,
-) -> Result<Option<Vec<SeriesPoints>>, StoreError> {
+/// A range query on one metric of one node.
+#[derive(Debug, Clone)]
+pub struct SeriesQuery {
+    pub site: String,
+    pub node: String,
+    pub metric: String,
+    /// Exact label set wanted; `None` returns every label set of the metric.
+    pub labels: Option<String>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Most points per series; the most recent ones are kept when there are more.
+    pub limit: usize,
+}
+
+/// Points of a metric for one node in `[from_ms, to_ms]`; `None` if the node is unknown.
+pub fn series(conn: &Connection, q: &SeriesQuery) -> Result<Option<Vec<SeriesPoints>>, StoreError> {
+    let SeriesQuery {
+        site,
+        node,
+        metric,
+        labels,
+        from_ms,
+        to_ms,
+        limit,
+    } = q;
+    let (from_ms, to_ms, limit, metric) = (*from_ms, *to_ms, *limit, metric.as_str());
     let node_id: Option<i64> = conn
         .query_row(
             "SELECT id FROM nodes WHERE site = ?1 AND node = ?2",
