@@ -42,6 +42,9 @@ fn agent_online_then_killed_offline_then_back_online() {
     });
     assert_eq!(series["series"][0]["labels"], "");
 
+    // The dashboard's live stream is open before the kill: the change must arrive on it.
+    let events = node_events(&hub);
+
     // kill -9: the broker sees the socket close and publishes the retained will.
     let keepalive_s = 2.0;
     let killed = Instant::now();
@@ -55,7 +58,19 @@ fn agent_online_then_killed_offline_then_back_online() {
         },
     );
     eprintln!("offline seen {:?} after kill -9", killed.elapsed());
-    // The site rolls up to offline too (its only node is down) — visible via the list.
+    let pushed = wait_for(
+        "offline pushed on /api/v1/events",
+        Duration::from_secs(5),
+        || {
+            events.try_iter().find(|list| {
+                list.as_array().is_some_and(|l| {
+                    l.iter()
+                        .any(|n| n["node"] == "pi-gate" && n["status"] == "offline")
+                })
+            })
+        },
+    );
+    assert!(pushed.is_array());
 
     let _agent = start_agent(&hub.broker_url(), "club-1", "pi-gate");
     wait_for("pi-gate online again", Duration::from_secs(20), || {

@@ -194,6 +194,26 @@ pub fn get_json(url: &str) -> Option<Value> {
     resp.body_mut().read_json::<Value>().ok()
 }
 
+/// Opens `GET /api/v1/events` and yields each `nodes` event's node list, read on a thread.
+pub fn node_events(hub: &Hub) -> mpsc::Receiver<Value> {
+    let resp = ureq::get(&hub.url("/api/v1/events"))
+        .call()
+        .expect("open event stream");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let reader = BufReader::new(resp.into_body().into_reader());
+        for line in reader.lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data:")
+                && let Ok(v) = serde_json::from_str::<Value>(data.trim())
+                && tx.send(v).is_err()
+            {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Polls `f` every 100 ms until it returns Some, or panics after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
