@@ -17,6 +17,7 @@ pub mod store;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::{mpsc, watch};
@@ -144,20 +145,32 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         }
     });
 
-    // The hub's own machine.
-    if config.local_agent.enabled {
+    // The hub's own machine. It stops first at shutdown, so its `offline` still reaches
+    // the broker and ingest.
+    let agent_stop = CancellationToken::new();
+    let local_agent = if config.local_agent.enabled {
         let agent = local_agent_config(&config, &host, port)?;
-        let stop = front.clone();
-        tracker.spawn(async move {
+        let stop = agent_stop.clone();
+        Some(tokio::spawn(async move {
             if let Err(err) = sitewatch_agent::run(agent, stop).await {
                 tracing::error!(cause = %err, "local agent stopped");
             }
-        });
-    }
+        }))
+    } else {
+        None
+    };
     tracker.close();
 
     shutdown.cancelled().await;
     tracing::info!("shutting down");
+    agent_stop.cancel();
+    if let Some(agent) = local_agent
+        && tokio::time::timeout(Duration::from_secs(3), agent)
+            .await
+            .is_err()
+    {
+        tracing::warn!("local agent did not stop within 3 s");
+    }
     front.cancel();
     // Ingest owns the last writer sender: once it stops, the writer drains and exits.
     let _ = ingest_task.await;

@@ -24,13 +24,13 @@ pub const DB_FILE: &str = "sitewatch.db";
 /// Storage failures. Messages say what to check.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create data directory {path}: {source} — check permissions or pass --data-dir")]
+    #[error("cannot create data directory {path} (check permissions or pass --data-dir)")]
     DataDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot open database {path}: {source}")]
+    #[error("cannot open database {path} (check permissions of the data directory)")]
     Open {
         path: PathBuf,
         #[source]
