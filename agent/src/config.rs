@@ -11,6 +11,10 @@ use serde::{Deserialize, Deserializer};
 use sitewatch_proto::{IdError, NodeId, Prefix, SiteId};
 
 pub use crate::broker_url::{BrokerUrl, BrokerUrlError};
+pub use crate::checks::CheckConfig;
+pub use crate::collect::filesystems::FilesystemsConfig;
+pub use crate::outbox::OutboxConfig;
+pub use crate::tls::TlsConfig;
 
 /// Where the agent looks for its config file when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/sitewatch/agent.toml";
@@ -101,6 +105,14 @@ pub struct AgentConfig {
     pub username: Option<String>,
     /// MQTT password. Never logged; `Debug` redacts it.
     pub password: Option<String>,
+    /// `[filesystems]`: which mounts are reported.
+    pub filesystems: FilesystemsConfig,
+    /// `[[checks]]`: checks run with every metrics sample.
+    pub checks: Vec<CheckConfig>,
+    /// `[outbox]`: how many unacknowledged messages are kept, and where they spill.
+    pub outbox: OutboxConfig,
+    /// `[tls]`: certificates for `mqtts://` brokers.
+    pub tls: TlsConfig,
 }
 
 impl fmt::Debug for AgentConfig {
@@ -115,6 +127,10 @@ impl fmt::Debug for AgentConfig {
             .field("keepalive_s", &self.keepalive_s)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("filesystems", &self.filesystems)
+            .field("checks", &self.checks)
+            .field("outbox", &self.outbox)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -132,6 +148,10 @@ impl AgentConfig {
             keepalive_s: DEFAULT_KEEPALIVE_S,
             username: None,
             password: None,
+            filesystems: FilesystemsConfig::default(),
+            checks: Vec::new(),
+            outbox: OutboxConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 
@@ -214,6 +234,10 @@ pub struct PartialConfig {
     pub keepalive_s: Option<u64>,
     pub username: Option<String>,
     pub password: Option<String>,
+    pub filesystems: Option<FilesystemsConfig>,
+    pub checks: Option<Vec<CheckConfig>>,
+    pub outbox: Option<OutboxConfig>,
+    pub tls: Option<TlsConfig>,
 }
 
 /// Values given on the command line or in the environment; each `Some` replaces the file's.
@@ -325,6 +349,10 @@ impl PartialConfig {
             keepalive_s,
             username: self.username,
             password: self.password,
+            filesystems: self.filesystems.unwrap_or_default(),
+            checks: self.checks.unwrap_or_default(),
+            outbox: self.outbox.unwrap_or_default(),
+            tls: self.tls.unwrap_or_default(),
         })
     }
 }

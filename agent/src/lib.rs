@@ -6,13 +6,16 @@
 //! [`publisher`].
 
 pub mod broker_url;
+pub mod checks;
 pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod info;
 pub mod link;
+pub mod outbox;
 pub mod publisher;
 pub mod session;
+pub mod tls;
 
 pub use collect::{CollectError, Collector, collect_once};
 pub use config::{AgentConfig, BrokerUrl, BrokerUrlError, ConfigError};

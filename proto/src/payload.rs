@@ -106,6 +106,9 @@ pub struct Cpu {
     pub load_1: f64,
     pub load_5: f64,
     pub load_15: f64,
+    /// Current frequency, highest of all cores (MHz); absent where cpufreq is not exposed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freq_mhz: Option<f64>,
 }
 
 /// RAM (bytes) and the share in use.
@@ -148,13 +151,107 @@ pub struct NetInterface {
     pub rx_bps: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx_bps: Option<f64>,
+    /// Error and drop counters since boot.
+    #[serde(default)]
+    pub rx_errors: u64,
+    #[serde(default)]
+    pub tx_errors: u64,
+    #[serde(default)]
+    pub rx_dropped: u64,
+    #[serde(default)]
+    pub tx_dropped: u64,
+    /// IPv4/IPv6 addresses with prefix length, e.g. `192.168.1.20/24`.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+/// Block device IO: counters since boot and rates over the last interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DiskIo {
+    /// Kernel name, e.g. `mmcblk0`, `sda`, `nvme0n1` (whole devices, not partitions).
+    pub device: String,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_bps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_bps: Option<f64>,
+    /// Share of the interval the device was busy (from io_ticks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_pct: Option<f64>,
+}
+
+/// Whole-system facts that are not per-device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SystemState {
+    /// `/proc/sys/kernel/random/boot_id`: changes on every boot (reboot detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    pub process_count: u64,
+    /// Kernel clock discipline state (adjtimex): synchronised to NTP or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_synced: Option<bool>,
+    /// Kernel's estimate of the clock's maximum error (adjtimex `maxerror`), ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_max_error_ms: Option<f64>,
+}
+
+/// Raspberry Pi power and thermal health, from sysfs/procfs (no vcgencmd). Flags decode the
+/// firmware's `get_throttled` bits where it is exposed; `under_voltage_now` falls back to
+/// hwmon `rpi_volt` `in0_lcrit_alarm`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PiHealth {
+    /// Raw `get_throttled` value, when the firmware exposes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_raw: Option<u32>,
+    pub under_voltage_now: bool,
+    pub freq_capped_now: bool,
+    pub throttled_now: bool,
+    pub soft_temp_limit_now: bool,
+    pub under_voltage_occurred: bool,
+    pub freq_capped_occurred: bool,
+    pub throttled_occurred: bool,
+    pub soft_temp_limit_occurred: bool,
+}
+
+/// One wireless interface, from `/proc/net/wireless`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Wifi {
+    pub interface: String,
+    /// Link quality as a share of the driver's maximum (70 for most drivers).
+    pub link_quality_pct: f64,
+    pub signal_dbm: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_dbm: Option<f64>,
+}
+
+/// Result of one configured check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct CheckResult {
+    /// Name from the agent's config (unique per node).
+    pub name: String,
+    /// `systemd`, `process`, `path`, `tcp` or `http`.
+    pub kind: String,
+    pub ok: bool,
+    /// What was observed, e.g. `active`, `failed`, `running`, `missing`, `open`,
+    /// `refused`, `timeout`, `200`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    /// Human-readable explanation when not ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// One temperature sensor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Temperature {
+    /// `thermal_zone` type (e.g. `cpu-thermal`) or `hwmon name/label` (e.g. `coretemp/Core 0`).
     pub label: String,
     pub temp_c: f64,
+    /// Critical trip point or `temp*_crit`, where the kernel exposes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crit_c: Option<f64>,
 }
 
 /// A metrics sample on `…/metrics` (not retained).
@@ -177,6 +274,20 @@ pub struct Metrics {
     pub temperatures: Vec<Temperature>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uptime_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<DiskIo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemState>,
+    /// Present on Raspberry Pis only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pi: Option<PiHealth>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wifi: Vec<Wifi>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckResult>,
+    /// Messages the agent's outbox dropped (oldest first) because it was full, since start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_dropped: Option<u64>,
 }
 
 /// Decodes a JSON payload of any of the JSON message types.
@@ -226,14 +337,21 @@ mod tests {
                      uptime in proptest::option::of(any::<u64>())) -> Metrics {
             Metrics {
                 ts, seq, session,
-                cpu: Some(Cpu { usage_pct: usage, per_core_pct: cores, load_1: usage, load_5: pct, load_15: temp }),
+                cpu: Some(Cpu { usage_pct: usage, per_core_pct: cores, load_1: usage, load_5: pct, load_15: temp, freq_mhz: Some(pct) }),
                 memory: Some(Memory { total_bytes: total, used_bytes: used, available_bytes: rx, used_pct: pct }),
                 swap: None,
                 filesystems: vec![Filesystem { mount: mount.clone(), device: mount, fs_type: "ext4".into(),
                     total_bytes: total, used_bytes: used, available_bytes: rx, used_pct: pct }],
-                network: vec![NetInterface { name: iface, rx_bytes: rx, tx_bytes: used, rx_bps: bps, tx_bps: None }],
-                temperatures: vec![Temperature { label: "cpu_thermal".into(), temp_c: temp }],
+                network: vec![NetInterface { name: iface.clone(), rx_bytes: rx, tx_bytes: used, rx_bps: bps, tx_bps: None,
+                    rx_errors: rx, addresses: vec!["10.0.0.2/24".into()], ..Default::default() }],
+                temperatures: vec![Temperature { label: "cpu_thermal".into(), temp_c: temp, crit_c: None }],
                 uptime_s: uptime,
+                disks: vec![DiskIo { device: "mmcblk0".into(), read_bytes: rx, write_bytes: used, read_bps: bps, write_bps: None, busy_pct: bps }],
+                system: Some(SystemState { boot_id: Some(iface.clone()), process_count: rx, clock_synced: Some(true), clock_max_error_ms: bps }),
+                pi: Some(PiHealth { throttled_raw: Some(0x50005), under_voltage_now: true, ..Default::default() }),
+                wifi: vec![Wifi { interface: iface.clone(), link_quality_pct: pct, signal_dbm: temp, noise_dbm: None }],
+                checks: vec![CheckResult { name: iface, kind: "tcp".into(), ok: false, state: "refused".into(), latency_ms: bps, detail: None }],
+                outbox_dropped: uptime,
             }
         }
     }

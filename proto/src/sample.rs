@@ -119,6 +119,91 @@ impl Metrics {
         if let Some(up) = self.uptime_s {
             push(&mut out, "uptime_s", String::new(), up as f64);
         }
+        if let Some(f) = self.cpu.as_ref().and_then(|c| c.freq_mhz) {
+            push(&mut out, "cpu.freq_mhz", String::new(), f);
+        }
+        for nic in &self.network {
+            let l = label("iface", &nic.name);
+            push(&mut out, "net.rx_errors", l.clone(), nic.rx_errors as f64);
+            push(&mut out, "net.tx_errors", l.clone(), nic.tx_errors as f64);
+            push(&mut out, "net.rx_dropped", l.clone(), nic.rx_dropped as f64);
+            push(&mut out, "net.tx_dropped", l, nic.tx_dropped as f64);
+        }
+        for d in &self.disks {
+            let l = label("device", &d.device);
+            push(&mut out, "disk.read_bytes", l.clone(), d.read_bytes as f64);
+            push(
+                &mut out,
+                "disk.write_bytes",
+                l.clone(),
+                d.write_bytes as f64,
+            );
+            for (name, v) in [
+                ("disk.read_bps", d.read_bps),
+                ("disk.write_bps", d.write_bps),
+                ("disk.busy_pct", d.busy_pct),
+            ] {
+                if let Some(v) = v {
+                    push(&mut out, name, l.clone(), v);
+                }
+            }
+        }
+        if let Some(sys) = &self.system {
+            push(
+                &mut out,
+                "system.process_count",
+                String::new(),
+                sys.process_count as f64,
+            );
+            if let Some(synced) = sys.clock_synced {
+                push(
+                    &mut out,
+                    "clock.synced",
+                    String::new(),
+                    f64::from(u8::from(synced)),
+                );
+            }
+            if let Some(e) = sys.clock_max_error_ms {
+                push(&mut out, "clock.max_error_ms", String::new(), e);
+            }
+        }
+        if let Some(pi) = &self.pi {
+            for (name, flag) in [
+                ("pi.under_voltage_now", pi.under_voltage_now),
+                ("pi.freq_capped_now", pi.freq_capped_now),
+                ("pi.throttled_now", pi.throttled_now),
+                ("pi.soft_temp_limit_now", pi.soft_temp_limit_now),
+                ("pi.under_voltage_occurred", pi.under_voltage_occurred),
+                ("pi.freq_capped_occurred", pi.freq_capped_occurred),
+                ("pi.throttled_occurred", pi.throttled_occurred),
+                ("pi.soft_temp_limit_occurred", pi.soft_temp_limit_occurred),
+            ] {
+                push(&mut out, name, String::new(), f64::from(u8::from(flag)));
+            }
+        }
+        for w in &self.wifi {
+            let l = label("iface", &w.interface);
+            push(
+                &mut out,
+                "wifi.link_quality_pct",
+                l.clone(),
+                w.link_quality_pct,
+            );
+            push(&mut out, "wifi.signal_dbm", l.clone(), w.signal_dbm);
+            if let Some(n) = w.noise_dbm {
+                push(&mut out, "wifi.noise_dbm", l, n);
+            }
+        }
+        for c in &self.checks {
+            let l = label("check", &c.name);
+            push(&mut out, "check.ok", l.clone(), f64::from(u8::from(c.ok)));
+            if let Some(ms) = c.latency_ms {
+                push(&mut out, "check.latency_ms", l, ms);
+            }
+        }
+        if let Some(d) = self.outbox_dropped {
+            push(&mut out, "agent.outbox_dropped", String::new(), d as f64);
+        }
         out
     }
 }
@@ -139,6 +224,7 @@ mod tests {
                 load_1: 0.5,
                 load_5: 0.4,
                 load_15: 0.3,
+                freq_mhz: Some(1500.0),
             }),
             filesystems: vec![Filesystem {
                 mount: "/mnt/a,b=c".into(),
@@ -148,6 +234,18 @@ mod tests {
             temperatures: vec![Temperature {
                 label: "cpu_thermal".into(),
                 temp_c: 48.2,
+                crit_c: None,
+            }],
+            pi: Some(PiHealth {
+                under_voltage_occurred: true,
+                ..Default::default()
+            }),
+            checks: vec![CheckResult {
+                name: "nginx".into(),
+                kind: "systemd".into(),
+                ok: false,
+                state: "failed".into(),
+                ..Default::default()
             }],
             ..Default::default()
         };
@@ -162,5 +260,10 @@ mod tests {
         assert_eq!(find("cpu.core_usage_pct", "core=1"), None);
         assert_eq!(find("fs.used_pct", r"mount=/mnt/a\,b\=c"), Some(50.0));
         assert_eq!(find("temp_c", "sensor=cpu_thermal"), Some(48.2));
+        assert_eq!(find("cpu.freq_mhz", ""), Some(1500.0));
+        assert_eq!(find("pi.under_voltage_occurred", ""), Some(1.0));
+        assert_eq!(find("pi.under_voltage_now", ""), Some(0.0));
+        assert_eq!(find("check.ok", "check=nginx"), Some(0.0));
+        assert_eq!(find("check.latency_ms", "check=nginx"), None);
     }
 }

@@ -102,6 +102,21 @@ pub fn mounts(disks: &Disks) -> Vec<Mount> {
         .collect()
 }
 
+/// `[filesystems]`: which mounts the agent reports, on top of the built-in skip list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct FilesystemsConfig {
+    /// When non-empty, only these mount points are reported.
+    #[serde(default)]
+    pub include_mounts: Vec<String>,
+    /// Mount points never reported (e.g. `/boot/firmware`).
+    #[serde(default)]
+    pub exclude_mounts: Vec<String>,
+    /// Filesystem types skipped in addition to the built-in pseudo/overlay list.
+    #[serde(default)]
+    pub exclude_types: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

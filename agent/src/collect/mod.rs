@@ -65,6 +65,7 @@ impl Collector {
             network,
             temperatures: system::temperatures(&self.components),
             uptime_s: system::uptime_s(),
+            ..Default::default()
         }
     }
 }

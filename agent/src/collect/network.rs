@@ -37,6 +37,7 @@ impl NetRates {
                     name,
                     rx_bytes: rx,
                     tx_bytes: tx,
+                    ..Default::default()
                 }
             })
             .collect();

@@ -36,6 +36,7 @@ pub fn cpu(system: &System) -> Cpu {
         load_1: load.one,
         load_5: load.five,
         load_15: load.fifteen,
+        freq_mhz: None,
     }
 }
 
@@ -74,6 +75,7 @@ pub fn temperatures(components: &Components) -> Vec<Temperature> {
             t.is_finite().then(|| Temperature {
                 label: c.label().to_owned(),
                 temp_c: (t * 10.0).round() / 10.0,
+                crit_c: None,
             })
         })
         .collect();
