@@ -109,6 +109,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
                     session: session.id().to_owned(),
                     seq: session.next_seq(),
                     uptime_s: system::uptime_s().unwrap_or(0),
+                    seq_floor: None,
                 };
                 out.try_send(&topics.heartbeat, &hb, "heartbeat");
             }

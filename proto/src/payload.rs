@@ -87,10 +87,14 @@ pub struct Heartbeat {
     /// Per-session message counter shared by every agent message, strictly increasing.
     pub seq: u64,
     pub uptime_s: u64,
+    /// See [`Metrics::seq_floor`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_floor: Option<u64>,
 }
 
-/// Hub acknowledgement on `…/ack` (retained): per agent session, the highest `seq` the hub
-/// has durably stored. An agent may forget every message of that session with `seq ≤` it.
+/// Hub acknowledgement on `…/ack` (retained): per agent session, a watermark N such that
+/// every message of the session with `seq ≤ N` is durably stored (or was given up by the
+/// agent, see [`Metrics::seq_floor`]). An agent may forget every such message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Ack {
     pub ts: u64,
@@ -260,6 +264,11 @@ pub struct Metrics {
     pub ts: u64,
     pub session: String,
     pub seq: u64,
+    /// The agent holds no unacknowledged message of this session with a seq at or below
+    /// this (they were acked, never kept — heartbeats — or dropped when its outbox was
+    /// full), so the hub need not wait for them before acking further.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_floor: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<Cpu>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -336,7 +345,7 @@ mod tests {
                      bps in proptest::option::of(finite()), temp in finite(),
                      uptime in proptest::option::of(any::<u64>())) -> Metrics {
             Metrics {
-                ts, seq, session,
+                ts, seq, session, seq_floor: Some(seq / 3),
                 cpu: Some(Cpu { usage_pct: usage, per_core_pct: cores, load_1: usage, load_5: pct, load_15: temp, freq_mhz: Some(pct) }),
                 memory: Some(Memory { total_bytes: total, used_bytes: used, available_bytes: rx, used_pct: pct }),
                 swap: None,
@@ -366,7 +375,7 @@ mod tests {
         #[test]
         fn heartbeat_and_ack_round_trip(ts in any::<u64>(), seq in any::<u64>(), up in any::<u64>(),
                                         session in "[a-f0-9]{16}") {
-            let hb = Heartbeat { ts, session: session.clone(), seq, uptime_s: up };
+            let hb = Heartbeat { ts, session: session.clone(), seq, uptime_s: up, seq_floor: Some(seq / 2) };
             prop_assert_eq!(from_json::<Heartbeat>(&serde_json::to_vec(&hb).unwrap()).unwrap(), hb);
             let ack = Ack { ts, sessions: [(session, seq)].into_iter().collect() };
             prop_assert_eq!(from_json::<Ack>(&serde_json::to_vec(&ack).unwrap()).unwrap(), ack);

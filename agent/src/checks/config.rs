@@ -1,5 +1,7 @@
 //! `[[checks]]` entries of the agent config.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// Timeout of a check when its entry sets none.
@@ -26,12 +28,20 @@ pub struct CheckConfig {
     pub timeout_ms: Option<u64>,
 }
 
+impl CheckConfig {
+    /// How long the check may take: `timeout-ms`, or [`DEFAULT_CHECK_TIMEOUT_MS`].
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.unwrap_or(DEFAULT_CHECK_TIMEOUT_MS))
+    }
+}
+
 /// The kinds of check and their parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckKind {
     /// A systemd unit is `active` (`unit = "nginx.service"`).
     Systemd { unit: String },
-    /// A process with this name (`/proc/PID/comm`) is running.
+    /// A process with this exact name is running (`/proc/PID/comm`; for names longer than
+    /// the 15 bytes `comm` keeps, the basename of `argv[0]` in `/proc/PID/cmdline`).
     Process { process: String },
     /// A file or directory exists ("application missing" when not).
     Path { path: String },
@@ -196,6 +206,11 @@ mod tests {
         .unwrap();
         assert_eq!(doc.checks.len(), 5);
         assert_eq!(doc.checks[3].timeout_ms, Some(500));
+        assert_eq!(doc.checks[3].timeout(), Duration::from_millis(500));
+        assert_eq!(
+            doc.checks[0].timeout(),
+            Duration::from_millis(DEFAULT_CHECK_TIMEOUT_MS)
+        );
         assert_eq!(
             doc.checks[4].kind,
             CheckKind::Http {

@@ -6,6 +6,7 @@
 
 mod migrate;
 mod read;
+pub mod watermark;
 mod writer;
 
 use std::path::{Path, PathBuf};

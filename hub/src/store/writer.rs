@@ -13,7 +13,12 @@ use sitewatch_proto::{Heartbeat, Metrics, NodeId, SiteId};
 use tokio::sync::mpsc;
 
 use super::StoreError;
+use super::watermark::Watermark;
 use crate::state::NodeStatus;
+
+/// Sessions whose watermark is kept in memory; beyond this the cache is cleared and
+/// rebuilt from the database on demand.
+const MAX_TRACKED_SESSIONS: usize = 50_000;
 
 /// Largest number of ops applied in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -49,8 +54,8 @@ pub enum WriteOp {
     },
 }
 
-/// What one committed batch made durable: per node and session, the highest seq stored
-/// (or already stored, for a resend).
+/// What one committed batch made durable: per node and session, the ack watermark (every
+/// seq at or below it is stored or given up by the agent).
 #[derive(Debug, Default)]
 pub struct Committed {
     pub acks: HashMap<(SiteId, NodeId), HashMap<String, u64>>,
@@ -88,6 +93,14 @@ struct Writer {
     conn: Connection,
     node_ids: HashMap<(SiteId, NodeId), i64>,
     series_ids: HashMap<(i64, &'static str, String), i64>,
+    watermarks: HashMap<(i64, String), Watermark>,
+}
+
+/// The caches a batch updates, borrowed together so a transaction can use them.
+struct Caches<'a> {
+    nodes: &'a mut HashMap<(SiteId, NodeId), i64>,
+    series: &'a mut HashMap<(i64, &'static str, String), i64>,
+    watermarks: &'a mut HashMap<(i64, String), Watermark>,
 }
 
 impl Writer {
@@ -96,6 +109,7 @@ impl Writer {
             conn,
             node_ids: HashMap::new(),
             series_ids: HashMap::new(),
+            watermarks: HashMap::new(),
         }
     }
 
@@ -121,6 +135,7 @@ impl Writer {
                     // Caches may name rows of the rolled-back transaction.
                     self.node_ids.clear();
                     self.series_ids.clear();
+                    self.watermarks.clear();
                     tracing::error!(
                         cause = %err, ops = n,
                         "failed to store a batch; it is not acked, agents will resend it \
@@ -135,9 +150,17 @@ impl Writer {
 
     fn apply(&mut self, batch: &mut Vec<WriteOp>) -> Result<Committed, StoreError> {
         let mut done = Committed::default();
+        if self.watermarks.len() > MAX_TRACKED_SESSIONS {
+            self.watermarks.clear();
+        }
         let tx = self.conn.transaction()?;
+        let mut caches = Caches {
+            nodes: &mut self.node_ids,
+            series: &mut self.series_ids,
+            watermarks: &mut self.watermarks,
+        };
         for op in batch.drain(..) {
-            apply_op(&tx, &mut self.node_ids, &mut self.series_ids, op, &mut done)?;
+            apply_op(&tx, &mut caches, op, &mut done)?;
         }
         tx.commit()?;
         Ok(done)
@@ -197,19 +220,66 @@ fn series_id(
     Ok(id)
 }
 
-fn note_ack(done: &mut Committed, site: &SiteId, node: &NodeId, session: &str, seq: u64) {
+/// Records message `seq` of `session` as stored and returns the session's watermark,
+/// persisting it when it moved.
+fn stored(
+    tx: &Transaction<'_>,
+    cache: &mut HashMap<(i64, String), Watermark>,
+    node: i64,
+    session: &str,
+    seq: u64,
+    seq_floor: Option<u64>,
+    now_ms: u64,
+) -> Result<u64, StoreError> {
+    let key = (node, session.to_owned());
+    if !cache.contains_key(&key) {
+        let acked: u64 = tx
+            .query_row(
+                "SELECT acked_seq FROM agent_sessions WHERE node_id = ?1 AND session = ?2",
+                params![node, session],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map_or(0, |v| u64::try_from(v).unwrap_or(0));
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq FROM heartbeats WHERE node_id = ?1 AND session = ?2 AND seq > ?3
+             UNION SELECT seq FROM metric_messages WHERE node_id = ?1 AND session = ?2 AND seq > ?3",
+        )?;
+        let above = stmt
+            .query_map(params![node, session, acked as i64], |r| r.get::<_, i64>(0))?
+            .filter_map(|r| r.ok().and_then(|v| u64::try_from(v).ok()))
+            .collect::<Vec<_>>();
+        cache.insert(key.clone(), Watermark::restore(acked, above));
+    }
+    let Some(w) = cache.get_mut(&key) else {
+        return Ok(0);
+    };
+    if let Some(acked) = w.observe(seq, seq_floor) {
+        tx.execute(
+            "INSERT INTO agent_sessions (node_id, session, acked_seq, updated_ms)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (node_id, session) DO UPDATE
+             SET acked_seq = excluded.acked_seq, updated_ms = excluded.updated_ms",
+            params![node, session, acked as i64, now_ms as i64],
+        )?;
+    }
+    Ok(w.acked())
+}
+
+fn note_ack(done: &mut Committed, site: &SiteId, node: &NodeId, session: &str, acked: u64) {
     let sessions = done.acks.entry((site.clone(), node.clone())).or_default();
     let max = sessions.entry(session.to_owned()).or_insert(0);
-    *max = (*max).max(seq);
+    *max = (*max).max(acked);
 }
 
 fn apply_op(
     tx: &Transaction<'_>,
-    nodes: &mut HashMap<(SiteId, NodeId), i64>,
-    series: &mut HashMap<(i64, &'static str, String), i64>,
+    caches: &mut Caches<'_>,
     op: WriteOp,
     done: &mut Committed,
 ) -> Result<(), StoreError> {
+    let nodes = &mut *caches.nodes;
+    let series = &mut *caches.series;
     match op {
         WriteOp::Info {
             site,
@@ -247,7 +317,16 @@ fn apply_op(
                 "UPDATE nodes SET last_seen_ms = max(coalesce(last_seen_ms, 0), ?2) WHERE id = ?1",
                 params![id, recv_ms as i64],
             )?;
-            note_ack(done, &site, &node, &hb.session, hb.seq);
+            let acked = stored(
+                tx,
+                caches.watermarks,
+                id,
+                &hb.session,
+                hb.seq,
+                hb.seq_floor,
+                recv_ms,
+            )?;
+            note_ack(done, &site, &node, &hb.session, acked);
         }
         WriteOp::Metrics {
             site,
@@ -283,7 +362,16 @@ fn apply_op(
                     params![id, json, metrics.ts as i64, recv_ms as i64],
                 )?;
             }
-            note_ack(done, &site, &node, &metrics.session, metrics.seq);
+            let acked = stored(
+                tx,
+                caches.watermarks,
+                id,
+                &metrics.session,
+                metrics.seq,
+                metrics.seq_floor,
+                recv_ms,
+            )?;
+            note_ack(done, &site, &node, &metrics.session, acked);
         }
         WriteOp::Status {
             site,
@@ -304,4 +392,61 @@ fn apply_op(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hb(seq: u64, floor: Option<u64>) -> WriteOp {
+        WriteOp::Heartbeat {
+            site: SiteId::new("club").unwrap(),
+            node: NodeId::new("pi").unwrap(),
+            recv_ms: 1_000 + seq,
+            heartbeat: Heartbeat {
+                ts: seq,
+                session: "s1".into(),
+                seq,
+                uptime_s: 1,
+                seq_floor: floor,
+            },
+        }
+    }
+
+    /// Sends ops one by one (one batch each) and returns the ack after each commit.
+    fn acks_after(path: &std::path::Path, ops: Vec<WriteOp>) -> Vec<u64> {
+        let (ctx, mut crx) = mpsc::channel(64);
+        let w = spawn_writer(path.to_owned(), 64, ctx).unwrap();
+        let mut out = Vec::new();
+        for op in ops {
+            w.tx.blocking_send(op).unwrap();
+            let done = crx.blocking_recv().unwrap();
+            out.extend(done.acks.values().flat_map(|s| s.values().copied()));
+        }
+        drop(w.tx);
+        w.thread.join().unwrap();
+        out
+    }
+
+    #[test]
+    fn acks_cover_only_contiguous_stored_messages_and_survive_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = crate::store::init(dir.path()).unwrap();
+        // 2 is lost on the way: the ack stays at 1 until it arrives.
+        assert_eq!(
+            acks_after(&path, vec![hb(1, None), hb(3, None), hb(4, None)]),
+            [1, 1, 1]
+        );
+        // After a hub restart the watermark and the stored seqs above it are restored.
+        assert_eq!(acks_after(&path, vec![hb(2, None)]), [4]);
+        // A resend of an already stored message is acked again, not stored twice.
+        assert_eq!(acks_after(&path, vec![hb(3, None)]), [4]);
+        // The agent gave up 5 (a heartbeat it does not keep): its floor lets the ack pass.
+        assert_eq!(acks_after(&path, vec![hb(7, None), hb(6, Some(5))]), [4, 7]);
+        let conn = Connection::open(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM heartbeats", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 6, "seqs 1,2,3,4,6,7 stored once each");
+    }
 }
