@@ -2,7 +2,8 @@
 //!
 //! sysinfo lists every mount it can `statvfs`; an operator wants the disks: no pseudo or
 //! in-memory filesystems, no container overlays, and each device once even when it is
-//! bind-mounted in several places.
+//! bind-mounted in several places. `[filesystems]` ([`FilesystemsConfig`]) narrows or
+//! widens that choice per node.
 
 use std::collections::HashSet;
 
@@ -63,13 +64,21 @@ pub fn is_real(fs_type: &str, device: &str) -> bool {
 /// Keeps the real filesystems, each device once (at its shortest mount path, so `/` wins
 /// over a bind mount of it), sorted by mount path. Used bytes are `total - available`, so
 /// `used_pct` reaches 100 when non-root users can write nothing more, as `df` does.
-pub fn select_real(mut mounts: Vec<Mount>) -> Vec<Filesystem> {
-    mounts.retain(|m| m.total_bytes > 0 && is_real(&m.fs_type, &m.device));
+pub fn select_real(mounts: Vec<Mount>) -> Vec<Filesystem> {
+    select(mounts, &FilesystemsConfig::default())
+}
+
+/// [`select_real`] with a node's `[filesystems]` settings applied (see
+/// [`FilesystemsConfig`] for the rules).
+pub fn select(mut mounts: Vec<Mount>, cfg: &FilesystemsConfig) -> Vec<Filesystem> {
+    mounts.retain(|m| m.total_bytes > 0 && cfg.wants(m));
     mounts.sort_by(|a, b| (a.mount.len(), &a.mount).cmp(&(b.mount.len(), &b.mount)));
     let mut seen = HashSet::new();
     let mut out: Vec<Filesystem> = mounts
         .into_iter()
-        .filter(|m| seen.insert(m.device.clone()))
+        // A pseudo filesystem's "device" is its type name (`tmpfs`), shared by all its
+        // mounts: only real devices identify a filesystem mounted twice.
+        .filter(|m| !is_real(&m.fs_type, &m.device) || seen.insert(m.device.clone()))
         .map(|m| {
             let available = m.available_bytes.min(m.total_bytes);
             let used = m.total_bytes - available;
@@ -88,6 +97,18 @@ pub fn select_real(mut mounts: Vec<Mount>) -> Vec<Filesystem> {
     out
 }
 
+/// A mount path compared without a trailing `/` (`/data/` names `/data`; `/` stays `/`).
+fn same_mount(a: &str, b: &str) -> bool {
+    fn trim(p: &str) -> &str {
+        if p.len() > 1 {
+            p.trim_end_matches('/')
+        } else {
+            p
+        }
+    }
+    trim(a) == trim(b)
+}
+
 /// The mounts of a refreshed [`Disks`].
 pub fn mounts(disks: &Disks) -> Vec<Mount> {
     disks
@@ -103,6 +124,12 @@ pub fn mounts(disks: &Disks) -> Vec<Mount> {
 }
 
 /// `[filesystems]`: which mounts the agent reports, on top of the built-in skip list.
+///
+/// Rules, in order: a mount in `exclude-mounts` or of a type in `exclude-types` is never
+/// reported; when `include-mounts` is set, exactly the listed mounts are reported, even of
+/// a type the built-in list skips (a `tmpfs` `/var/log` under log2ram is worth watching);
+/// otherwise every real filesystem is. Mount paths are compared exactly, ignoring a
+/// trailing `/`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct FilesystemsConfig {
@@ -115,6 +142,22 @@ pub struct FilesystemsConfig {
     /// Filesystem types skipped in addition to the built-in pseudo/overlay list.
     #[serde(default)]
     pub exclude_types: Vec<String>,
+}
+
+impl FilesystemsConfig {
+    /// Whether this mount is reported under these settings (size is checked elsewhere).
+    pub fn wants(&self, m: &Mount) -> bool {
+        if self.exclude_mounts.iter().any(|x| same_mount(x, &m.mount))
+            || self.exclude_types.contains(&m.fs_type)
+        {
+            return false;
+        }
+        if self.include_mounts.is_empty() {
+            is_real(&m.fs_type, &m.device)
+        } else {
+            self.include_mounts.iter().any(|x| same_mount(x, &m.mount))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -167,6 +210,49 @@ mod tests {
     fn available_above_total_does_not_underflow() {
         let got = select_real(vec![m("/dev/sda1", "/data", "xfs", 10, 20)]);
         assert_eq!((got[0].used_bytes, got[0].used_pct), (0, 0.0));
+    }
+
+    #[test]
+    fn config_includes_excludes_and_extra_types() {
+        let mounts = || {
+            vec![
+                m("/dev/mmcblk0p2", "/", "ext4", 100, 25),
+                m("/dev/mmcblk0p1", "/boot/firmware", "vfat", 512, 256),
+                m("/dev/sda1", "/srv/backup", "exfat", 1000, 900),
+                m("log2ram", "/var/log", "tmpfs", 40, 30),
+                m("tmpfs", "/run", "tmpfs", 80, 79),
+                m("tmpfs", "/dev/shm", "tmpfs", 80, 80),
+            ]
+        };
+        let names = |cfg: FilesystemsConfig| -> Vec<String> {
+            select(mounts(), &cfg)
+                .into_iter()
+                .map(|f| f.mount)
+                .collect()
+        };
+        assert_eq!(
+            names(FilesystemsConfig::default()),
+            ["/", "/boot/firmware", "/srv/backup"]
+        );
+        let exclude = FilesystemsConfig {
+            exclude_mounts: vec!["/boot/firmware/".into()],
+            exclude_types: vec!["exfat".into()],
+            ..Default::default()
+        };
+        assert_eq!(names(exclude), ["/"]);
+        // Included by name even though tmpfs is skipped by default; two tmpfs mounts are
+        // two filesystems, not one device seen twice.
+        let include = FilesystemsConfig {
+            include_mounts: vec!["/".into(), "/var/log".into(), "/dev/shm".into()],
+            exclude_mounts: vec!["/dev/shm".into()],
+            ..Default::default()
+        };
+        assert_eq!(names(include), ["/", "/var/log"]);
+        let tmpfs_too = FilesystemsConfig {
+            include_mounts: vec!["/run".into(), "/dev/shm".into()],
+            ..Default::default()
+        };
+        assert_eq!(names(tmpfs_too), ["/dev/shm", "/run"]);
     }
 
     #[test]

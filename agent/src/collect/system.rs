@@ -1,10 +1,15 @@
-//! CPU, load, memory, swap, temperatures and uptime from one long-lived sysinfo `System`.
+//! CPU, load, memory, swap and uptime from one long-lived sysinfo `System`, and the CPU
+//! frequency from cpufreq.
 //!
 //! CPU usage is a difference between two readings of `/proc/stat`, so the `System` must be
 //! refreshed once before the first sample and then kept, not re-created.
 
-use sitewatch_proto::payload::{Cpu, Memory, Swap, Temperature};
-use sysinfo::{Components, CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
+use std::path::PathBuf;
+
+use sitewatch_proto::payload::{Cpu, Memory, Swap};
+use sysinfo::{CpuRefreshKind, MemoryRefreshKind, RefreshKind, System};
+
+use super::kernel::{SysRoot, dir_names, read_text};
 
 /// What to refresh on every sample: CPU usage and RAM/swap, nothing about processes.
 fn refresh_kind() -> RefreshKind {
@@ -23,7 +28,8 @@ pub fn refresh(system: &mut System) {
     system.refresh_specifics(refresh_kind());
 }
 
-/// CPU usage since the previous refresh and the load averages (0 when unreadable).
+/// CPU usage since the previous refresh and the load averages (0 when unreadable);
+/// `freq_mhz` is left for the caller (see [`freq_mhz`]).
 pub fn cpu(system: &System) -> Cpu {
     let load = System::load_average().unwrap_or_default();
     Cpu {
@@ -66,21 +72,46 @@ pub fn swap(system: &System) -> Swap {
     }
 }
 
-/// Every sensor with a finite reading, sorted by label.
-pub fn temperatures(components: &Components) -> Vec<Temperature> {
-    let mut out: Vec<Temperature> = components
+/// The `scaling_cur_freq` files to read: one per cpufreq policy
+/// (`/sys/devices/system/cpu/cpufreq/policy*`, a policy covers every core of a cluster, so
+/// a Pi 4 has one), else one per core (`cpu*/cpufreq`, kernels before policy directories).
+/// Empty where cpufreq is not exposed, as in most VMs.
+pub fn freq_files(root: &SysRoot) -> Vec<PathBuf> {
+    let find = |dir: PathBuf, prefix: &str, sub: &str| -> Vec<PathBuf> {
+        dir_names(&dir)
+            .into_iter()
+            .filter(|n| is_numbered(n, prefix))
+            .map(|n| dir.join(n).join(sub).join("scaling_cur_freq"))
+            .filter(|p| p.is_file())
+            .collect()
+    };
+    let cpu = root.sys("devices/system/cpu");
+    let policies = find(cpu.join("cpufreq"), "policy", "");
+    if policies.is_empty() {
+        find(cpu, "cpu", "cpufreq")
+    } else {
+        policies
+    }
+}
+
+/// Whether `name` is `prefix` followed by a number (`cpu3`, not `cpufreq`).
+fn is_numbered(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A `scaling_cur_freq` value (kHz) in MHz.
+pub fn parse_khz_as_mhz(text: &str) -> Option<f64> {
+    let khz: u64 = text.trim().parse().ok()?;
+    (khz > 0).then(|| khz as f64 / 1000.0)
+}
+
+/// The highest current frequency of all cores, MHz; `None` when none is readable.
+pub fn freq_mhz(files: &[PathBuf]) -> Option<f64> {
+    files
         .iter()
-        .filter_map(|c| {
-            let t = f64::from(c.temperature()?);
-            t.is_finite().then(|| Temperature {
-                label: c.label().to_owned(),
-                temp_c: (t * 10.0).round() / 10.0,
-                crit_c: None,
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a.label.cmp(&b.label));
-    out
+        .filter_map(|f| parse_khz_as_mhz(&read_text(f)?))
+        .reduce(f64::max)
 }
 
 /// Seconds since boot, when readable.
@@ -118,5 +149,15 @@ mod tests {
         assert_eq!(pct(5, 0), 0.0);
         assert_eq!(finite_pct(f32::NAN), 0.0);
         assert_eq!(finite_pct(100.5), 100.0);
+    }
+
+    #[test]
+    fn cpufreq_values_are_khz() {
+        assert_eq!(parse_khz_as_mhz("1800000\n"), Some(1800.0));
+        assert_eq!(parse_khz_as_mhz("700000"), Some(700.0));
+        assert_eq!(parse_khz_as_mhz("<unknown>"), None);
+        assert_eq!(parse_khz_as_mhz("0"), None);
+        assert!(is_numbered("cpu12", "cpu"));
+        assert!(!is_numbered("cpufreq", "cpu") && !is_numbered("cpu", "cpu"));
     }
 }
