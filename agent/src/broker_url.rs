@@ -1,27 +1,28 @@
-//! The broker address `mqtt://HOST[:PORT]` and its parsing.
-//!
-//! Only plain MQTT for now: TLS URLs get an error saying so rather than a silent fallback.
+//! The broker address `mqtt://HOST[:PORT]` or `mqtts://HOST[:PORT]` (TLS), and its parsing.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer};
 
-/// Port used when a broker URL names none.
+/// Port used when a plain `mqtt://` URL names none.
 pub const DEFAULT_MQTT_PORT: u16 = 1883;
+/// Port used when an `mqtts://` URL names none.
+pub const DEFAULT_MQTTS_PORT: u16 = 8883;
 
 /// Why a broker URL is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BrokerUrlError {
     #[error(
-        "broker URL {0:?} is invalid; expected mqtt://HOST[:PORT], e.g. mqtt://192.168.1.10:1883"
+        "broker URL {0:?} is invalid; expected mqtt://HOST[:PORT] (plain, default port 1883) or \
+         mqtts://HOST[:PORT] (TLS, default port 8883), e.g. mqtt://192.168.1.10:1883"
     )]
     Malformed(String),
     #[error(
-        "broker URL {0:?} asks for TLS, which is not supported yet; use mqtt://HOST[:PORT] \
-         (plain MQTT) for now"
+        "broker URL {0:?} uses a scheme the agent does not speak; write mqtts://HOST[:PORT] \
+         for MQTT over TLS (WebSockets are not supported)"
     )]
-    TlsNotSupported(String),
+    UnsupportedScheme(String),
     #[error(
         "broker URL {0:?} contains credentials; set `username` and `password` in the config \
          file (or SITEWATCH_MQTT_USERNAME / SITEWATCH_MQTT_PASSWORD) instead"
@@ -29,11 +30,13 @@ pub enum BrokerUrlError {
     Credentials(String),
 }
 
-/// Address of the MQTT broker, written `mqtt://HOST[:PORT]`.
+/// Address of the MQTT broker, written `mqtt://HOST[:PORT]` or `mqtts://HOST[:PORT]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerUrl {
     host: String,
     port: u16,
+    /// `mqtts://`: the connection is TLS, verified with the `[tls]` settings.
+    tls: bool,
 }
 
 impl BrokerUrl {
@@ -45,6 +48,11 @@ impl BrokerUrl {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// Whether the URL is `mqtts://` (MQTT over TLS).
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
 }
 
 impl Default for BrokerUrl {
@@ -52,6 +60,7 @@ impl Default for BrokerUrl {
         Self {
             host: "127.0.0.1".to_owned(),
             port: DEFAULT_MQTT_PORT,
+            tls: false,
         }
     }
 }
@@ -62,16 +71,19 @@ impl FromStr for BrokerUrl {
     fn from_str(raw: &str) -> Result<Self, BrokerUrlError> {
         let malformed = || BrokerUrlError::Malformed(raw.to_owned());
         let lower = raw.to_ascii_lowercase();
-        if ["mqtts://", "ssl://", "tls://", "wss://"]
+        if ["ssl://", "tls://", "ws://", "wss://"]
             .iter()
             .any(|s| lower.starts_with(s))
         {
-            return Err(BrokerUrlError::TlsNotSupported(raw.to_owned()));
+            return Err(BrokerUrlError::UnsupportedScheme(raw.to_owned()));
         }
-        let rest = lower
-            .starts_with("mqtt://")
-            .then(|| &raw["mqtt://".len()..])
-            .ok_or_else(malformed)?;
+        let (tls, rest) = if lower.starts_with("mqtts://") {
+            (true, &raw["mqtts://".len()..])
+        } else if lower.starts_with("mqtt://") {
+            (false, &raw["mqtt://".len()..])
+        } else {
+            return Err(malformed());
+        };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains('@') {
             return Err(BrokerUrlError::Credentials(raw.to_owned()));
@@ -95,6 +107,7 @@ impl FromStr for BrokerUrl {
             return Err(malformed());
         }
         let port = match port {
+            None if tls => DEFAULT_MQTTS_PORT,
             None => DEFAULT_MQTT_PORT,
             Some(p) => p
                 .parse::<u16>()
@@ -105,16 +118,18 @@ impl FromStr for BrokerUrl {
         Ok(Self {
             host: host.to_owned(),
             port,
+            tls,
         })
     }
 }
 
 impl fmt::Display for BrokerUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
         if self.host.contains(':') {
-            write!(f, "mqtt://[{}]:{}", self.host, self.port)
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            write!(f, "mqtt://{}:{}", self.host, self.port)
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
     }
 }
@@ -171,11 +186,28 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_credentials_get_their_own_advice() {
-        let err = parse("mqtts://hub:8883").unwrap_err();
-        assert!(matches!(err, BrokerUrlError::TlsNotSupported(_)));
-        assert!(err.to_string().contains("TLS"), "{err}");
+    fn mqtts_is_tls_with_its_own_default_port() {
+        let b = parse("mqtts://hub.lan").unwrap();
+        assert!(b.is_tls());
+        assert_eq!((b.host(), b.port()), ("hub.lan", DEFAULT_MQTTS_PORT));
+        assert_eq!(b.to_string(), "mqtts://hub.lan:8883");
+        let b = parse("MQTTS://[::1]:18883/").unwrap();
+        assert_eq!((b.host(), b.port(), b.is_tls()), ("::1", 18883, true));
+        assert_eq!(b.to_string(), "mqtts://[::1]:18883");
+        assert!(!parse("mqtt://hub").unwrap().is_tls());
+        assert_eq!(parse(&b.to_string()).unwrap(), b, "Display round-trips");
+    }
+
+    #[test]
+    fn other_schemes_and_credentials_get_their_own_advice() {
+        for url in ["ssl://hub:8883", "tls://hub", "wss://hub/mqtt"] {
+            let err = parse(url).unwrap_err();
+            assert!(matches!(err, BrokerUrlError::UnsupportedScheme(_)), "{url}");
+            assert!(err.to_string().contains("mqtts://HOST[:PORT]"), "{err}");
+        }
         let err = parse("mqtt://user:secret@hub").unwrap_err();
         assert!(err.to_string().contains("username"), "{err}");
+        let err = parse("mqtts://user:secret@hub").unwrap_err();
+        assert!(matches!(err, BrokerUrlError::Credentials(_)), "{err}");
     }
 }

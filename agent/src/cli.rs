@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::config::{AgentConfig, ConfigError, DEFAULT_CONFIG_PATH, Overrides, PartialConfig};
 
@@ -15,39 +15,60 @@ pub const ENV_USERNAME: &str = "SITEWATCH_MQTT_USERNAME";
 pub const ENV_PASSWORD: &str = "SITEWATCH_MQTT_PASSWORD";
 
 /// Publishes this machine's heartbeats and metrics to a sitewatch MQTT broker.
-#[derive(Debug, Parser)]
+///
+/// SIGHUP re-reads the configuration (an invalid one is logged and ignored); SIGTERM and
+/// SIGINT publish `offline` and stop.
+#[derive(Debug, Clone, Parser)]
 #[command(name = "sitewatch-agent", version, about, after_help = ENV_HELP)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Config file (TOML). Default: /etc/sitewatch/agent.toml when it exists; no file is
     /// needed when --site is given.
-    #[arg(long, short = 'c', value_name = "FILE", env = "SITEWATCH_CONFIG")]
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        env = "SITEWATCH_CONFIG",
+        global = true
+    )]
     pub config: Option<PathBuf>,
-    /// Broker address, mqtt://HOST[:PORT] [default: mqtt://127.0.0.1:1883]
-    #[arg(long, value_name = "URL", env = "SITEWATCH_BROKER")]
+    /// Broker address, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS)
+    /// [default: mqtt://127.0.0.1:1883]
+    #[arg(long, value_name = "URL", env = "SITEWATCH_BROKER", global = true)]
     pub broker: Option<String>,
     /// Site id: 1-63 characters from a-z, 0-9, '_' and '-'
-    #[arg(long, value_name = "ID", env = "SITEWATCH_SITE")]
+    #[arg(long, value_name = "ID", env = "SITEWATCH_SITE", global = true)]
     pub site: Option<String>,
     /// Node id [default: the hostname, sanitised]
-    #[arg(long, value_name = "ID", env = "SITEWATCH_NODE")]
+    #[arg(long, value_name = "ID", env = "SITEWATCH_NODE", global = true)]
     pub node: Option<String>,
     /// Seconds between heartbeats [default: 10]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", global = true)]
     pub heartbeat_interval: Option<u64>,
     /// Seconds between metrics samples [default: 30]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", global = true)]
     pub metrics_interval: Option<u64>,
     /// MQTT keepalive in seconds [default: 10]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", global = true)]
     pub keepalive: Option<u64>,
     /// Collect one metrics sample, print it as JSON on stdout and exit. Needs no broker
     /// and no config.
     #[arg(long, conflicts_with = "check_config")]
     pub once: bool,
     /// Load and validate the configuration, print it (password redacted) and exit:
-    /// 0 when valid, 78 when not. For systemd's ExecStartPre.
+    /// 0 when valid, 78 when not. See also the `validate` command.
     #[arg(long)]
     pub check_config: bool,
+}
+
+/// Commands other than running the agent.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Load and fully validate the configuration (file, environment and flags: ids, broker
+    /// URL, ranges, TLS files, outbox, checks), print a one-line summary and exit: 0 when
+    /// valid, 78 when not (the message names the key and why). For systemd's ExecStartPre.
+    Validate,
 }
 
 const ENV_HELP: &str = "Environment: SITEWATCH_CONFIG, SITEWATCH_BROKER, SITEWATCH_SITE, \
@@ -152,11 +173,21 @@ mod tests {
     }
 
     #[test]
+    fn validate_takes_the_same_flags_after_it() {
+        let c = cli(&["validate", "--config", "/x.toml", "--site", "s"]);
+        assert!(matches!(c.command, Some(Command::Validate)));
+        assert_eq!(c.config.as_deref(), Some(Path::new("/x.toml")));
+        assert_eq!(c.site.as_deref(), Some("s"));
+    }
+
+    #[test]
     fn usage_errors_are_clap_errors() {
         for bad in [
             &["--keepalive", "ten"][..],
             &["--once", "--check-config"],
             &["--nope"],
+            &["validate", "--once"],
+            &["frobnicate"],
         ] {
             let mut all = vec!["sitewatch-agent"];
             all.extend_from_slice(bad);

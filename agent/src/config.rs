@@ -4,11 +4,18 @@
 //! overrides from the command line and the environment are laid over it, and
 //! [`PartialConfig::finish`] fills defaults and validates the result into an [`AgentConfig`].
 
+mod error;
+mod validate;
+
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
-use sitewatch_proto::{IdError, NodeId, Prefix, SiteId};
+use sitewatch_proto::{NodeId, Prefix, SiteId};
+
+pub use self::error::{ConfigError, key_at};
+pub use self::validate::summary;
+use self::validate::{HEARTBEAT, KEEPALIVE, METRICS, RECONNECT_MAX};
 
 pub use crate::broker_url::{BrokerUrl, BrokerUrlError};
 pub use crate::checks::CheckConfig;
@@ -23,57 +30,8 @@ pub const DEFAULT_BROKER: &str = "mqtt://127.0.0.1:1883";
 pub const DEFAULT_HEARTBEAT_INTERVAL_S: u64 = 10;
 pub const DEFAULT_METRICS_INTERVAL_S: u64 = 30;
 pub const DEFAULT_KEEPALIVE_S: u64 = 10;
-
-/// Why the configuration cannot be used. Each message names the file or flag, the key and
-/// what to do about it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error(
-        "cannot read config file {}: {source} — check the path and its permissions, \
-         or run without a file by passing --site", path.display()
-    )]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// toml's message already carries the line, the column and the offending key.
-    #[error("invalid {origin}: {source}")]
-    Parse {
-        origin: String,
-        #[source]
-        source: toml::de::Error,
-    },
-    #[error(
-        "{origin}: `site` is required — set site = \"...\" in the config file, \
-         pass --site or set SITEWATCH_SITE"
-    )]
-    MissingSite { origin: String },
-    #[error("{origin}: {source}")]
-    InvalidId {
-        origin: String,
-        #[source]
-        source: IdError,
-    },
-    #[error("{origin}: {source}")]
-    InvalidBroker {
-        origin: String,
-        #[source]
-        source: BrokerUrlError,
-    },
-    #[error("{origin}: `{key}` = {value} is out of range; use a value in {range}")]
-    OutOfRange {
-        origin: String,
-        key: &'static str,
-        value: u64,
-        range: &'static str,
-    },
-    #[error(
-        "cannot derive the node id from the hostname {hostname:?} — set node = \"...\" in \
-         the config file, pass --node or set SITEWATCH_NODE"
-    )]
-    NoNodeId { hostname: String },
-}
+/// Longest wait between two reconnect attempts (the backoff is jittered below it).
+pub const DEFAULT_RECONNECT_MAX_S: u64 = 30;
 
 fn deserialize_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Prefix>, D::Error> {
     let s = String::deserialize(d)?;
@@ -101,6 +59,8 @@ pub struct AgentConfig {
     pub metrics_interval_s: u64,
     /// MQTT keepalive; the broker publishes the last will after 1.5 × this of silence.
     pub keepalive_s: u64,
+    /// Cap of the jittered reconnect backoff.
+    pub reconnect_max_s: u64,
     /// MQTT username, when the broker requires authentication.
     pub username: Option<String>,
     /// MQTT password. Never logged; `Debug` redacts it.
@@ -125,6 +85,7 @@ impl fmt::Debug for AgentConfig {
             .field("heartbeat_interval_s", &self.heartbeat_interval_s)
             .field("metrics_interval_s", &self.metrics_interval_s)
             .field("keepalive_s", &self.keepalive_s)
+            .field("reconnect_max_s", &self.reconnect_max_s)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("filesystems", &self.filesystems)
@@ -146,6 +107,7 @@ impl AgentConfig {
             heartbeat_interval_s: DEFAULT_HEARTBEAT_INTERVAL_S,
             metrics_interval_s: DEFAULT_METRICS_INTERVAL_S,
             keepalive_s: DEFAULT_KEEPALIVE_S,
+            reconnect_max_s: DEFAULT_RECONNECT_MAX_S,
             username: None,
             password: None,
             filesystems: FilesystemsConfig::default(),
@@ -184,11 +146,17 @@ impl AgentConfig {
         }
     }
 
+    /// One line describing this configuration (printed by `validate`).
+    pub fn summary(&self) -> String {
+        summary(self)
+    }
+
     /// The configuration as a TOML document, password redacted (for `--check-config`).
     pub fn to_redacted_toml(&self) -> String {
         let mut out = format!(
             "site = {:?}\nnode = {:?}\nbroker = \"{}\"\ntopic-prefix = {:?}\n\
-             heartbeat-interval-s = {}\nmetrics-interval-s = {}\nkeepalive-s = {}\n",
+             heartbeat-interval-s = {}\nmetrics-interval-s = {}\nkeepalive-s = {}\n\
+             reconnect-max-s = {}\n",
             self.site.as_str(),
             self.node_id().as_str(),
             self.broker,
@@ -196,6 +164,7 @@ impl AgentConfig {
             self.heartbeat_interval_s,
             self.metrics_interval_s,
             self.keepalive_s,
+            self.reconnect_max_s,
         );
         if let Some(user) = &self.username {
             out.push_str(&format!("username = {user:?}\n"));
@@ -220,7 +189,8 @@ pub fn node_from_hostname() -> Result<NodeId, ConfigError> {
 }
 
 /// The config file as written: every key optional, unknown keys rejected. Ids, the broker
-/// URL and the prefix are validated while parsing, so toml's error names the key and line.
+/// URL and the prefix are validated while parsing, so the error names the key and line.
+/// Numbers are read as signed so that a negative one gets a range error naming its key.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct PartialConfig {
@@ -229,9 +199,10 @@ pub struct PartialConfig {
     pub broker: Option<BrokerUrl>,
     #[serde(default, deserialize_with = "deserialize_prefix")]
     pub topic_prefix: Option<Prefix>,
-    pub heartbeat_interval_s: Option<u64>,
-    pub metrics_interval_s: Option<u64>,
-    pub keepalive_s: Option<u64>,
+    pub heartbeat_interval_s: Option<i64>,
+    pub metrics_interval_s: Option<i64>,
+    pub keepalive_s: Option<i64>,
+    pub reconnect_max_s: Option<i64>,
     pub username: Option<String>,
     pub password: Option<String>,
     pub filesystems: Option<FilesystemsConfig>,
@@ -257,10 +228,7 @@ pub struct Overrides {
 impl PartialConfig {
     /// Parses a config file's content; `origin` names it in errors.
     pub fn from_toml_str(s: &str, origin: &str) -> Result<Self, ConfigError> {
-        toml::from_str(s).map_err(|source| ConfigError::Parse {
-            origin: origin.to_owned(),
-            source,
-        })
+        toml::from_str(s).map_err(|source| ConfigError::parse(origin, s, source))
     }
 
     /// Reads and parses the config file at `path`.
@@ -317,6 +285,7 @@ impl PartialConfig {
             ),
         ] {
             if let Some(v) = new {
+                let v = i64::try_from(v).unwrap_or(i64::MAX);
                 range.check(flag, Some(v))?;
                 *old = Some(v);
             }
@@ -326,8 +295,8 @@ impl PartialConfig {
         Ok(())
     }
 
-    /// Fills defaults, checks ranges and resolves the node id; `origin` names the source in
-    /// errors.
+    /// Fills defaults, checks ranges and sections (outbox, TLS files, checks) and resolves
+    /// the node id; `origin` names the source in errors.
     pub fn finish(self, origin: &str) -> Result<AgentConfig, ConfigError> {
         let site = self.site.ok_or_else(|| ConfigError::MissingSite {
             origin: origin.to_owned(),
@@ -335,11 +304,12 @@ impl PartialConfig {
         let heartbeat_interval_s = HEARTBEAT.check(origin, self.heartbeat_interval_s)?;
         let metrics_interval_s = METRICS.check(origin, self.metrics_interval_s)?;
         let keepalive_s = KEEPALIVE.check(origin, self.keepalive_s)?;
+        let reconnect_max_s = RECONNECT_MAX.check(origin, self.reconnect_max_s)?;
         let node = match self.node {
             Some(node) => node,
             None => node_from_hostname()?,
         };
-        Ok(AgentConfig {
+        let config = AgentConfig {
             site,
             node: Some(node),
             broker: self.broker.unwrap_or_default(),
@@ -347,60 +317,16 @@ impl PartialConfig {
             heartbeat_interval_s,
             metrics_interval_s,
             keepalive_s,
+            reconnect_max_s,
             username: self.username,
             password: self.password,
             filesystems: self.filesystems.unwrap_or_default(),
             checks: self.checks.unwrap_or_default(),
             outbox: self.outbox.unwrap_or_default(),
             tls: self.tls.unwrap_or_default(),
-        })
-    }
-}
-
-/// Allowed values and default of one numeric setting.
-struct Range {
-    key: &'static str,
-    default: u64,
-    min: u64,
-    max: u64,
-    text: &'static str,
-}
-
-const HEARTBEAT: Range = Range {
-    key: "heartbeat-interval-s",
-    default: DEFAULT_HEARTBEAT_INTERVAL_S,
-    min: 1,
-    max: 86_400,
-    text: "1..=86400 seconds",
-};
-const METRICS: Range = Range {
-    key: "metrics-interval-s",
-    default: DEFAULT_METRICS_INTERVAL_S,
-    min: 1,
-    max: 86_400,
-    text: "1..=86400 seconds",
-};
-const KEEPALIVE: Range = Range {
-    key: "keepalive-s",
-    default: DEFAULT_KEEPALIVE_S,
-    min: 1,
-    max: u16::MAX as u64,
-    text: "1..=65535 seconds (the MQTT limit)",
-};
-
-impl Range {
-    /// `value`, or the default when absent; an error naming `origin` when out of range.
-    fn check(&self, origin: &str, value: Option<u64>) -> Result<u64, ConfigError> {
-        match value {
-            None => Ok(self.default),
-            Some(v) if (self.min..=self.max).contains(&v) => Ok(v),
-            Some(v) => Err(ConfigError::OutOfRange {
-                origin: origin.to_owned(),
-                key: self.key,
-                value: v,
-                range: self.text,
-            }),
-        }
+        };
+        validate::sections(origin, &config)?;
+        Ok(config)
     }
 }
 

@@ -91,8 +91,28 @@ fn bad_broker_url_shows_the_expected_form() {
         e.contains("broker") && e.contains("mqtt://HOST[:PORT]"),
         "{e}"
     );
-    let e = err(&format!("{MIN}broker = \"mqtts://hub.lan:8883\""));
-    assert!(e.contains("TLS"), "{e}");
+    let e = err(&format!("{MIN}broker = \"ssl://hub.lan:8883\""));
+    assert!(e.contains("mqtts://HOST[:PORT]"), "{e}");
+}
+
+#[test]
+fn mqtts_brokers_check_their_tls_files_at_load() {
+    let c = AgentConfig::from_toml_str(&format!("{MIN}broker = \"mqtts://hub.lan\"")).unwrap();
+    assert!(c.broker.is_tls() && c.broker.port() == 8883);
+    assert!(
+        c.summary().contains("TLS, system CA certificates"),
+        "{}",
+        c.summary()
+    );
+    let e = err(&format!(
+        "{MIN}broker = \"mqtts://hub.lan\"\n[tls]\nca-file = \"/nonexistent/ca.pem\"\n"
+    ));
+    assert!(
+        e.contains("tls.ca-file") && e.contains("/nonexistent/ca.pem"),
+        "{e}"
+    );
+    let e = err(&format!("{MIN}[tls]\nclient-cert = \"/x.pem\"\n"));
+    assert!(e.contains("tls.client-key"), "{e}");
 }
 
 #[test]
@@ -108,6 +128,51 @@ fn bad_prefix_and_ranges_are_explained() {
     assert!(e.contains("keepalive-s"), "{e}");
     let e = err(&format!("{MIN}metrics-interval-s = \"30\""));
     assert!(e.contains("metrics-interval-s"), "{e}");
+    let e = err(&format!("{MIN}reconnect-max-s = 0"));
+    assert!(
+        e.contains("reconnect-max-s") && e.contains("1..=3600"),
+        "{e}"
+    );
+}
+
+#[test]
+fn negative_numbers_name_their_key() {
+    let e = err(&format!("{MIN}metrics-interval-s = -5"));
+    assert!(
+        e.contains("`metrics-interval-s` = -5 is out of range") && e.contains("1..=86400"),
+        "{e}"
+    );
+    let e = err(&format!("{MIN}[outbox]\nmax-messages = -1\n"));
+    assert!(e.contains("`outbox.max-messages` (line 4)"), "{e}");
+}
+
+#[test]
+fn outbox_and_checks_sections_are_validated() {
+    let e = err(&format!("{MIN}[outbox]\nmax-messages = 0\n"));
+    assert!(e.contains("outbox.max-messages"), "{e}");
+    let e = err(&format!(
+        "{MIN}[outbox]\nspill-file = \"/nonexistent/dir/spill\"\n"
+    ));
+    assert!(
+        e.contains("outbox.spill-file") && e.contains("/nonexistent/dir"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let spill = dir.path().join("spill");
+    let e = err(&format!(
+        "{MIN}[outbox]\nspill-file = {:?}\nspill-max-bytes = 100\n",
+        spill.to_str().unwrap()
+    ));
+    assert!(e.contains("outbox.spill-max-bytes"), "{e}");
+    let c = AgentConfig::from_toml_str(&format!(
+        "{MIN}[outbox]\nspill-file = {:?}\n",
+        spill.to_str().unwrap()
+    ))
+    .unwrap();
+    assert!(c.summary().contains("spill file"), "{}", c.summary());
+    let check = "[[checks]]\nname = \"root\"\nkind = \"path\"\npath = \"/\"\n";
+    let e = err(&format!("{MIN}{check}{check}"));
+    assert!(e.contains("`checks`") && e.contains("root"), "{e}");
 }
 
 #[test]

@@ -1,23 +1,32 @@
 //! The sitewatch agent: publishes heartbeats and metrics of one machine over MQTT.
 //!
-//! [`run`] is the whole agent; the `sitewatch-agent` binary and the hub (which embeds an
-//! agent for its own machine) both call it with an [`AgentConfig`] and a shutdown token.
-//! Collectors live in [`collect`], the MQTT connection in [`link`], the main loop in
-//! [`publisher`].
+//! [`run`] is the whole agent; the `sitewatch-agent` binary (through [`run_with_reload`],
+//! for SIGHUP) and the hub (which embeds an agent for its own machine) call it with an
+//! [`AgentConfig`] and a shutdown token.
+//!
+//! Code map: [`config`] (file, overrides, validation) and [`cli`]; collectors in
+//! [`collect`] and [`checks`]; the main loop in [`publisher`]; store-and-forward in
+//! [`outbox`] (unacknowledged messages, spill file); the MQTT side in [`connection`]
+//! (in-flight window), [`link`] (options, event-loop task), [`backoff`] (jittered
+//! reconnects), [`tls`] (rustls) and [`topics`]; [`reload`] decides what a SIGHUP changes.
 
+pub mod backoff;
 pub mod broker_url;
 pub mod checks;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod connection;
 pub mod info;
 pub mod link;
 pub mod outbox;
 pub mod publisher;
+pub mod reload;
 pub mod session;
 pub mod tls;
+pub mod topics;
 
 pub use collect::{CollectError, Collector, collect_once};
 pub use config::{AgentConfig, BrokerUrl, BrokerUrlError, ConfigError};
-pub use publisher::run;
+pub use publisher::{run, run_with_reload};
 pub use session::Session;

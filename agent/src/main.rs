@@ -1,10 +1,12 @@
 //! `sitewatch-agent`: parse flags, set up logging, load the config, run the agent until
-//! SIGINT or SIGTERM. Everything else lives in the library.
+//! SIGINT or SIGTERM, reloading it on SIGHUP. Everything else lives in the library.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use sitewatch_agent::cli::Cli;
+use sitewatch_agent::AgentConfig;
+use sitewatch_agent::cli::{Cli, Command};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
@@ -38,6 +40,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Some(Command::Validate) = cli.command {
+        println!("config OK: {}", config.summary());
+        return ExitCode::SUCCESS;
+    }
     if cli.check_config {
         print!("{}", config.to_redacted_toml());
         return ExitCode::SUCCESS;
@@ -55,8 +61,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
-        sitewatch_agent::run(config, shutdown).await
+        let (reloads, reload_rx) = mpsc::channel(1);
+        tokio::spawn(handle_signals(cli, shutdown.clone(), reloads));
+        sitewatch_agent::run_with_reload(config, reload_rx, shutdown).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,40 +74,74 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, in colour only on a terminal (journald gets plain text); `RUST_LOG`
-/// filters, `info` by default.
+/// Logs to stderr, in colour only on a terminal (journald gets plain text). `RUST_LOG`
+/// filters with `level` and `target=level` directives (e.g.
+/// `info,sitewatch_agent::publisher=debug`), `info` by default.
 fn init_tracing() {
     use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let default = || Targets::new().with_default(LevelFilter::INFO);
+    let (filter, bad) = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => match spec.parse::<Targets>() {
+            Ok(filter) => (filter, None),
+            Err(err) => (default(), Some((spec, err))),
+        },
+        _ => (default(), None),
+    };
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(filter)
         .init();
+    if let Some((spec, err)) = bad {
+        tracing::warn!(%spec, cause = %err, "RUST_LOG not understood; logging at info");
+    }
 }
 
-/// Cancels `shutdown` on the first SIGINT or SIGTERM.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
-                    _ = term.recv() => info!("SIGTERM received"),
-                }
-            }
-            Err(err) => {
-                error!(cause = %err, "cannot listen for SIGTERM; only SIGINT stops the agent");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Cancels `shutdown` on the first SIGINT or SIGTERM. On SIGHUP re-reads the configuration
+/// the way startup did (file, environment, flags) and hands it to the agent when valid; an
+/// invalid one is logged and the agent keeps running with the previous one.
+async fn handle_signals(cli: Cli, shutdown: CancellationToken, reloads: mpsc::Sender<AgentConfig>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(term), Ok(hup)) => (term, hup),
+        (Err(err), _) | (_, Err(err)) => {
+            error!(cause = %err, "cannot listen for SIGTERM/SIGHUP; only SIGINT stops the agent");
+            let _ = tokio::signal::ctrl_c().await;
+            return shutdown.cancel();
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                info!("SIGINT received");
+                break;
+            }
+            _ = term.recv() => {
+                info!("SIGTERM received");
+                break;
+            }
+            _ = hup.recv() => match cli.load_config() {
+                Ok(config) => {
+                    info!("SIGHUP received: configuration is valid, applying it");
+                    if reloads.send(config).await.is_err() {
+                        break;
+                    }
+                }
+                Err(err) => error!(
+                    cause = %err,
+                    "SIGHUP received but the configuration is invalid; still running with the \
+                     previous one — fix it (sitewatch-agent validate) and send SIGHUP again"
+                ),
+            },
+        }
     }
     shutdown.cancel();
 }

@@ -1,85 +1,369 @@
 //! The agent's main loop: announce on every connect, heartbeats and metrics on timers,
-//! a clean goodbye on shutdown.
+//! store-and-forward through the [`Outbox`], config reloads, a clean goodbye on shutdown.
 //!
-//! Publishing never waits for the broker: messages go to rumqttc's bounded request queue
-//! with `try_publish`, and when it is full (broker unreachable for a while) they are
-//! dropped and counted. The end-to-end outbox (resend until the hub acks) comes later.
+//! Order on each connection: `online`, `info` and the `ack` subscription first, then a
+//! heartbeat, then every unacknowledged data message oldest first (at most
+//! [`WINDOW`](crate::connection::WINDOW) awaiting their PUBACK), then new ones as they are
+//! built. Heartbeats are liveness, not data: they are not kept, and not sent while
+//! disconnected. Each message carries a `seq_floor` computed when it is sent, so the hub's
+//! ack watermark can pass the seqs the agent no longer holds (heartbeats, dropped messages).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rumqttc::{AsyncClient, QoS};
-use serde::Serialize;
-use sitewatch_proto::{Heartbeat, NodeId, NodeTopic, Status, Topic};
-use tokio::sync::Notify;
-use tokio::time::{Instant, MissedTickBehavior};
+use sitewatch_proto::{Ack, Heartbeat, Metrics, NodeId, Status, payload::CheckResult};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::collect::{CPU_WINDOW, Collector, system};
 use crate::config::AgentConfig;
-use crate::link;
+use crate::connection::{Connection, with_seq_floor};
+use crate::link::{Ending, LinkEvent, MAX_PACKET_BYTES, OFFLINE};
+use crate::outbox::{Kind, Message, Outbox};
 use crate::session::{Session, now_ms};
+use crate::topics::Topics;
 
-/// Requests rumqttc may queue while the broker is unreachable before new ones are dropped.
-pub const REQUEST_QUEUE: usize = 32;
-
-/// How long shutdown may take to publish `offline` and disconnect.
+/// How long shutdown (or a reconnect for a reload) may take to say goodbye.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-/// Full topic names of this node.
-#[derive(Debug, Clone)]
-pub struct Topics {
-    pub status: String,
-    pub info: String,
-    pub heartbeat: String,
-    pub metrics: String,
+/// Runs the agent until `shutdown` is cancelled, then publishes `offline`, disconnects and
+/// returns `Ok`. Network errors are retried forever; only a config problem (unusable node
+/// id, TLS files) or unreadable system information ends it early with an error.
+pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let (_keep, reloads) = mpsc::channel(1);
+    run_with_reload(config, reloads, shutdown).await
 }
 
-impl Topics {
-    pub fn new(config: &AgentConfig, node: &NodeId) -> Self {
-        let t = |kind| Topic::node(&config.site, node, kind).format(&config.topic_prefix);
-        Self {
-            status: t(NodeTopic::Status),
-            info: t(NodeTopic::Info),
-            heartbeat: t(NodeTopic::Heartbeat),
-            metrics: t(NodeTopic::Metrics),
+/// [`run`], taking new (already validated) configurations from `reloads` (SIGHUP).
+pub async fn run_with_reload(
+    config: AgentConfig,
+    mut reloads: mpsc::Receiver<AgentConfig>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut agent = Agent::start(config)?;
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(new) = reloads.recv() => agent.reload(new).await,
+            event = agent.conn.next_event() => match event {
+                Some(event) => agent.on_link(event),
+                None => {
+                    let why = agent.conn.failure().await;
+                    anyhow::bail!("the MQTT event loop stopped unexpectedly: {why}");
+                }
+            },
+            _ = agent.heartbeat.tick() => agent.send_heartbeat(),
+            _ = agent.metrics.tick() => agent.sample(),
+            checks = async {
+                match agent.preparing.as_mut() {
+                    Some(p) => (&mut p.checks).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(p) = agent.preparing.take() {
+                    agent.finish_sample(p.sample, checks);
+                }
+            }
+        }
+    }
+    agent.stop().await;
+    Ok(())
+}
+
+/// A metrics sample waiting for its checks.
+struct Preparing {
+    sample: Metrics,
+    checks: Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send>>,
+}
+
+struct Agent {
+    config: AgentConfig,
+    node: NodeId,
+    topics: Topics,
+    session: Session,
+    session_id: Arc<str>,
+    collector: Collector,
+    outbox: Outbox,
+    conn: Connection,
+    /// Contents of the TLS files the connection was made with (renewed certificates
+    /// reconnect on SIGHUP even under the same paths).
+    tls_fingerprint: u64,
+    heartbeat: Interval,
+    metrics: Interval,
+    preparing: Option<Preparing>,
+}
+
+impl Agent {
+    fn start(config: AgentConfig) -> anyhow::Result<Self> {
+        let node = config.resolve_node()?;
+        let session = Session::new();
+        let topics = Topics::new(&config, &node);
+        let collector = Collector::with_filesystems(config.filesystems.clone())
+            .context("cannot start the metrics collector")?;
+        info!(
+            site = %config.site, %node, broker = %config.broker, session = session.id(),
+            heartbeat_interval_s = config.heartbeat_interval_s,
+            metrics_interval_s = config.metrics_interval_s,
+            "sitewatch agent starting"
+        );
+        let outbox = Outbox::open(&config.outbox);
+        let conn = Connection::open(&config, &topics.client_id, &topics.status)?;
+        let (heartbeat, metrics) = timers(&config);
+        Ok(Self {
+            tls_fingerprint: crate::tls::fingerprint(&config.tls),
+            session_id: Arc::from(session.id()),
+            config,
+            node,
+            topics,
+            session,
+            collector,
+            outbox,
+            conn,
+            heartbeat,
+            metrics,
+            preparing: None,
+        })
+    }
+
+    fn on_link(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Connected => {
+                self.announce();
+                self.send_heartbeat();
+                self.heartbeat.reset();
+                self.outbox.rewind();
+                if !self.outbox.is_empty() {
+                    info!(
+                        messages = self.outbox.len(),
+                        "sending unacknowledged messages"
+                    );
+                }
+                self.pump();
+            }
+            LinkEvent::Lost => debug!(pending = self.outbox.len(), "connection lost"),
+            LinkEvent::PubAck => self.pump(),
+            LinkEvent::Message { topic, payload } if topic == self.topics.ack => {
+                match sitewatch_proto::payload::from_json::<Ack>(&payload) {
+                    Ok(ack) => {
+                        let removed: usize = ack
+                            .sessions
+                            .iter()
+                            .map(|(session, seq)| self.outbox.ack(session, *seq))
+                            .sum();
+                        debug!(removed, pending = self.outbox.len(), "ack");
+                    }
+                    Err(err) => debug!(cause = %err, "ignoring an unreadable ack"),
+                }
+            }
+            LinkEvent::Message { topic, .. } => debug!(topic, "unexpected message"),
+        }
+    }
+
+    /// Retained `online` and `info`, and the `ack` subscription, after every CONNACK.
+    fn announce(&mut self) {
+        let info = crate::info::gather(&self.config, &self.session);
+        let info = serde_json::to_vec(&info).unwrap_or_default();
+        let online = Status::Online.as_str().as_bytes().to_vec();
+        for (topic, payload) in [(&self.topics.status, online), (&self.topics.info, info)] {
+            if let Err(err) = self.conn.publish(topic, true, payload) {
+                warn!(topic, cause = %err, "cannot queue the online announcement");
+            }
+        }
+        self.conn.subscribe(&self.topics.ack);
+        debug!("announced online and info");
+    }
+
+    /// Lowest seq this agent may still send for `session`, minus one (see `seq_floor`).
+    fn floor(&self, session: &str, seq: u64) -> u64 {
+        let floor = self.outbox.seq_floor(session, seq);
+        match &self.preparing {
+            Some(p) if session == p.sample.session => floor.min(p.sample.seq.saturating_sub(1)),
+            _ => floor,
+        }
+    }
+
+    fn send_heartbeat(&mut self) {
+        if !self.conn.is_connected() {
+            return;
+        }
+        let seq = self.session.next_seq();
+        let hb = Heartbeat {
+            ts: now_ms(),
+            session: self.session.id().to_owned(),
+            seq,
+            uptime_s: system::uptime_s().unwrap_or(0),
+            seq_floor: Some(self.floor(self.session.id(), seq)),
+        };
+        let result = serde_json::to_vec(&hb)
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                let topic = self.topics.heartbeat.clone();
+                self.conn
+                    .publish(&topic, false, json)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(err) = result {
+            debug!(cause = %err, "heartbeat not sent");
+        }
+    }
+
+    /// Takes a metrics sample; it is stored once its checks (if any) have run.
+    fn sample(&mut self) {
+        if self.preparing.is_some() {
+            warn!(
+                "checks still running after a whole metrics interval; skipping this sample \
+                 (lower the checks' timeout-ms or raise metrics-interval-s)"
+            );
+            return;
+        }
+        let sample = self.collector.sample(&self.session);
+        if self.config.checks.is_empty() {
+            return self.finish_sample(sample, Vec::new());
+        }
+        let checks = self.config.checks.clone();
+        self.preparing = Some(Preparing {
+            sample,
+            checks: Box::pin(async move { crate::checks::run_all(&checks).await }),
+        });
+    }
+
+    fn finish_sample(&mut self, mut sample: Metrics, checks: Vec<CheckResult>) {
+        sample.checks = checks;
+        sample.outbox_dropped = Some(self.outbox.dropped());
+        sample.seq_floor = None;
+        // Tests (hub/tests/outage.rs) read this line to know every sample taken.
+        debug!(seq = sample.seq, "metrics sample taken");
+        self.store(Kind::Metrics, sample.seq, serde_json::to_vec(&sample));
+    }
+
+    /// Puts a data message into the outbox and sends what the window allows.
+    fn store(&mut self, kind: Kind, seq: u64, json: serde_json::Result<Vec<u8>>) {
+        match json {
+            Ok(payload) if payload.len() + 1024 <= MAX_PACKET_BYTES => {
+                self.outbox.push(Message {
+                    session: self.session_id.clone(),
+                    seq,
+                    kind,
+                    payload,
+                });
+                self.pump();
+            }
+            Ok(payload) => error!(
+                seq,
+                bytes = payload.len(),
+                "message larger than the MQTT packet limit; dropping it"
+            ),
+            Err(err) => error!(seq, cause = %err, "cannot encode a message; dropping it"),
+        }
+    }
+
+    /// Sends unsent outbox messages, oldest first, while the window has room.
+    fn pump(&mut self) {
+        while self.conn.has_room() {
+            let Some(m) = self.outbox.next_unsent() else {
+                break;
+            };
+            let payload = with_seq_floor(&m.payload, self.floor(&m.session, m.seq));
+            let topic = match m.kind {
+                Kind::Metrics => &self.topics.metrics,
+                Kind::Scan => &self.topics.scan,
+            };
+            if let Err(err) = self.conn.publish(topic, false, payload) {
+                debug!(cause = %err, seq = m.seq, "cannot queue; retrying later");
+                self.outbox.unsend(&m);
+                break;
+            }
+        }
+    }
+
+    async fn reload(&mut self, new: AgentConfig) {
+        let mut plan = crate::reload::plan(&self.config, &new);
+        let tls_fingerprint = crate::tls::fingerprint(&new.tls);
+        if new.broker.is_tls() && tls_fingerprint != self.tls_fingerprint {
+            plan.changed.push("tls (file contents)");
+            plan.reconnect = true;
+        }
+        if plan.is_noop() {
+            info!("configuration reloaded: nothing changed");
+            return;
+        }
+        for key in &plan.needs_restart {
+            warn!(key, "this setting changes only when the agent restarts");
+        }
+        if plan.reconnect {
+            let node = match new.resolve_node() {
+                Ok(node) => node,
+                Err(err) => return error!(cause = %err, "reload refused; keeping the old config"),
+            };
+            let topics = Topics::new(&new, &node);
+            let options = match crate::link::options(&new, &topics.client_id, &topics.status) {
+                Ok(options) => options,
+                Err(err) => return error!(cause = %err, "reload refused; keeping the old config"),
+            };
+            // Same node: no `offline` (it is only reconnecting). A renamed node is gone. The
+            // old connection ends before the new one starts: a broker that sees one client
+            // id connect twice may publish a last will.
+            let goodbye = plan
+                .identity_changed
+                .then_some((self.topics.status.as_str(), OFFLINE));
+            self.conn.close(goodbye, SHUTDOWN_GRACE).await;
+            self.conn = Connection::start(options, &new);
+            self.node = node;
+            self.topics = topics;
+            self.tls_fingerprint = tls_fingerprint;
+        }
+        self.outbox.set_limits(&new.outbox);
+        if new.filesystems != self.config.filesystems {
+            match Collector::with_filesystems(new.filesystems.clone()) {
+                Ok(collector) => self.collector = collector,
+                Err(err) => {
+                    warn!(cause = %err, "cannot apply the new [filesystems]; keeping the old filter")
+                }
+            }
+        }
+        self.config = new;
+        if plan.intervals_changed {
+            (self.heartbeat, self.metrics) = timers(&self.config);
+        }
+        info!(
+            changed = ?plan.changed, reconnect = plan.reconnect, node = %self.node,
+            "configuration reloaded"
+        );
+    }
+
+    async fn stop(mut self) {
+        info!("shutting down: publishing offline and disconnecting");
+        let goodbye = Some((self.topics.status.as_str(), OFFLINE));
+        let ending = self.conn.close(goodbye, SHUTDOWN_GRACE).await;
+        let (pending, dropped) = (self.outbox.len(), self.outbox.dropped());
+        let kept = self.outbox.persist();
+        match ending {
+            Ending::Disconnected => info!(
+                pending,
+                kept_in_spill_file = kept,
+                dropped,
+                "offline published; agent stopped"
+            ),
+            Ending::Unreachable => warn!(
+                pending,
+                kept_in_spill_file = kept,
+                dropped,
+                "broker unreachable while shutting down, `offline` not published (the broker \
+                 publishes the last will if it still holds this session); agent stopped"
+            ),
         }
     }
 }
 
-/// Runs the agent until `shutdown` is cancelled, then publishes `offline`, disconnects and
-/// returns `Ok`. Network errors are retried forever; only a config problem (unusable
-/// node id) or unreadable system information ends it early with an error.
-pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let node = config.resolve_node()?;
-    let session = Session::new();
-    let topics = Topics::new(&config, &node);
-    let client_id = format!("sw.{}.{}", config.site, node);
-    let mut collector = Collector::new().context("cannot start the metrics collector")?;
-    let broker = config.broker.to_string();
-    info!(
-        site = %config.site, %node, %broker, session = session.id(),
-        heartbeat_interval_s = config.heartbeat_interval_s,
-        metrics_interval_s = config.metrics_interval_s,
-        "sitewatch agent starting"
-    );
-
-    let (client, eventloop) = AsyncClient::new(
-        link::options(&config, &client_id, &topics.status),
-        REQUEST_QUEUE,
-    );
-    let connected = Arc::new(Notify::new());
-    let closing = CancellationToken::new();
-    let mut driver = tokio::spawn(link::drive(
-        eventloop,
-        broker,
-        connected.clone(),
-        closing.clone(),
-    ));
-    let mut out = Sender::new(client);
-
+/// Heartbeat timer (first tick at once; skipped until connected) and metrics timer (first
+/// sample after one CPU window).
+fn timers(config: &AgentConfig) -> (Interval, Interval) {
     let mut heartbeat = tokio::time::interval(Duration::from_secs(config.heartbeat_interval_s));
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut metrics = tokio::time::interval_at(
@@ -87,152 +371,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
         Duration::from_secs(config.metrics_interval_s),
     );
     metrics.set_missed_tick_behavior(MissedTickBehavior::Delay);
-
-    loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            joined = &mut driver => {
-                // The driver only returns after a DISCONNECT we did not send yet, or panics.
-                anyhow::bail!("the MQTT event loop stopped unexpectedly: {joined:?}");
-            }
-            _ = connected.notified() => {
-                let info = crate::info::gather(&config, &session);
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = out.announce(&topics, &info) => {}
-                }
-            }
-            _ = heartbeat.tick() => {
-                let hb = Heartbeat {
-                    ts: now_ms(),
-                    session: session.id().to_owned(),
-                    seq: session.next_seq(),
-                    uptime_s: system::uptime_s().unwrap_or(0),
-                    seq_floor: None,
-                };
-                out.try_send(&topics.heartbeat, &hb, "heartbeat");
-            }
-            _ = metrics.tick() => {
-                let sample = collector.sample(&session);
-                out.try_send(&topics.metrics, &sample, "metrics");
-            }
-        }
-    }
-
-    info!("shutting down: publishing offline and disconnecting");
-    closing.cancel();
-    let goodbye = async {
-        if let Err(err) = out.goodbye(&topics).await {
-            debug!(cause = %err, "could not queue the goodbye");
-        }
-        (&mut driver).await
-    };
-    match tokio::time::timeout(SHUTDOWN_GRACE, goodbye).await {
-        Ok(Ok(link::Ending::Disconnected)) => {
-            info!(
-                dropped_messages = out.dropped_total,
-                "offline published; agent stopped"
-            );
-        }
-        Ok(Ok(link::Ending::Unreachable)) | Err(_) => {
-            driver.abort();
-            warn!(
-                dropped_messages = out.dropped_total,
-                "broker unreachable while shutting down, `offline` not published; the broker \
-                 publishes the last will if it still holds this session"
-            );
-        }
-        Ok(Err(err)) => warn!(cause = %err, "MQTT event loop task failed while shutting down"),
-    }
-    Ok(())
-}
-
-/// Queues publishes on the client and accounts for the ones it cannot queue.
-struct Sender {
-    client: AsyncClient,
-    /// Messages dropped since the process started.
-    dropped_total: u64,
-    /// Messages dropped since the last one that could be queued (0 = not dropping).
-    dropped_streak: u64,
-}
-
-impl Sender {
-    fn new(client: AsyncClient) -> Self {
-        Self {
-            client,
-            dropped_total: 0,
-            dropped_streak: 0,
-        }
-    }
-
-    /// Queues a QoS 1, non-retained JSON message without waiting; drops it when the queue
-    /// is full, warning once per streak of drops.
-    fn try_send<T: Serialize>(&mut self, topic: &str, payload: &T, what: &'static str) {
-        let bytes = match serde_json::to_vec(payload) {
-            Ok(b) => b,
-            Err(err) => {
-                warn!(what, cause = %err, "cannot encode message; dropping it");
-                return;
-            }
-        };
-        match self
-            .client
-            .try_publish(topic, QoS::AtLeastOnce, false, bytes)
-        {
-            Ok(()) => {
-                debug!(what, topic, "queued");
-                if self.dropped_streak > 0 {
-                    info!(
-                        dropped = self.dropped_streak,
-                        "publishing again after dropping messages"
-                    );
-                    self.dropped_streak = 0;
-                }
-            }
-            Err(err) => {
-                self.dropped_total += 1;
-                self.dropped_streak += 1;
-                if self.dropped_streak == 1 {
-                    warn!(
-                        what, cause = %err,
-                        "MQTT send queue full (broker unreachable?); dropping messages until \
-                         the connection is back"
-                    );
-                } else {
-                    debug!(what, dropped = self.dropped_streak, "dropped");
-                }
-            }
-        }
-    }
-
-    /// Retained `online` on status and retained `Info` on info, after every CONNACK. Waits
-    /// for queue space: these two must not be dropped.
-    async fn announce(&mut self, topics: &Topics, info: &sitewatch_proto::Info) {
-        let online = Status::Online.as_str();
-        let result = async {
-            self.client
-                .publish(&topics.status, QoS::AtLeastOnce, true, online)
-                .await?;
-            let json = serde_json::to_vec(info).unwrap_or_default();
-            self.client
-                .publish(&topics.info, QoS::AtLeastOnce, true, json)
-                .await
-        }
-        .await;
-        match result {
-            Ok(()) => debug!("announced online and info"),
-            Err(err) => warn!(cause = %err, "cannot queue the online announcement"),
-        }
-    }
-
-    /// Retained `offline` on status, then DISCONNECT (so the broker drops the last will).
-    async fn goodbye(&mut self, topics: &Topics) -> Result<(), rumqttc::ClientError> {
-        self.client
-            .publish(&topics.status, QoS::AtLeastOnce, true, link::OFFLINE)
-            .await?;
-        self.client.disconnect().await
-    }
+    (heartbeat, metrics)
 }
 
 #[cfg(test)]
@@ -246,16 +385,5 @@ mod tests {
         let config = AgentConfig::new("club-1".parse().unwrap());
         let fut = run(config, CancellationToken::new());
         assert_send(&fut);
-    }
-
-    #[test]
-    fn topics_follow_the_contract() {
-        let mut c = AgentConfig::new("club-1".parse().unwrap());
-        c.topic_prefix = sitewatch_proto::Prefix::new("acme/v1").unwrap();
-        let t = Topics::new(&c, &"pi-gate".parse().unwrap());
-        assert_eq!(t.status, "acme/v1/club-1/pi-gate/status");
-        assert_eq!(t.info, "acme/v1/club-1/pi-gate/info");
-        assert_eq!(t.heartbeat, "acme/v1/club-1/pi-gate/heartbeat");
-        assert_eq!(t.metrics, "acme/v1/club-1/pi-gate/metrics");
     }
 }

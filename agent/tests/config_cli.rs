@@ -1,4 +1,5 @@
-//! Configuration through the real binary: precedence flag > env > file, exit code 78.
+//! Configuration through the real binary: precedence flag > env > file, `validate`, exit
+//! code 78 with a message naming the key.
 
 use std::process::{Command, Output};
 
@@ -74,9 +75,72 @@ fn config_errors_exit_78_with_advice() {
     assert_eq!(out.status.code(), Some(78));
     assert!(stderr(&out).contains("SITEWATCH_SITE"), "{}", stderr(&out));
 
-    let out = agent(&["--site", "c", "--broker", "mqtts://hub:8883"], &[]);
+    let out = agent(
+        &[
+            "--check-config",
+            "--site",
+            "c",
+            "--broker",
+            "ssl://hub:8883",
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(78));
-    assert!(stderr(&out).contains("TLS"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("mqtts://"), "{}", stderr(&out));
+}
+
+/// Runs `validate --config FILE` on `toml`.
+fn validate(toml: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agent.toml");
+    std::fs::write(&file, toml).unwrap();
+    agent(&["validate", "--config", file.to_str().unwrap()], &[])
+}
+
+#[test]
+fn validate_accepts_a_good_config_with_a_summary() {
+    let out = validate("site = \"club-1\"\nnode = \"pi-gate\"\nbroker = \"mqtt://hub.lan\"\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("config OK: site club-1, node pi-gate"),
+        "{text}"
+    );
+    assert!(text.contains("broker mqtt://hub.lan:1883,"), "{text}");
+}
+
+#[test]
+fn validate_rejects_with_78_naming_the_key() {
+    let base = "site = \"club-1\"\nnode = \"pi-gate\"\n";
+    for (toml, key, why) in [
+        (
+            format!("{base}metrics-intervall-s = 30\n"),
+            "metrics-intervall-s",
+            "unknown field",
+        ),
+        ("site = \"Club 1\"\n".to_owned(), "`site`", "a-z"),
+        (
+            format!("{base}metrics-interval-s = -5\n"),
+            "`metrics-interval-s`",
+            "out of range",
+        ),
+        (
+            format!("{base}[outbox]\nmax-messages = -1\n"),
+            "`outbox.max-messages`",
+            "invalid value",
+        ),
+        (
+            format!("{base}[tls]\nca-file = \"/nonexistent/ca.pem\"\n"),
+            "`tls.ca-file`",
+            "/nonexistent/ca.pem",
+        ),
+    ] {
+        let out = validate(&toml);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(78), "{toml}: {err}");
+        assert!(err.contains(key) && err.contains(why), "{toml}: {err}");
+        assert!(stdout(&out).is_empty(), "{toml}");
+    }
 }
 
 #[test]
