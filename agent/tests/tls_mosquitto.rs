@@ -7,12 +7,15 @@
 //! with `client-cert`/`client-key` and refuses it without.
 
 mod common;
+#[path = "support/pki.rs"]
+mod pki;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
+use pki::Pki;
 
 #[test]
 fn agent_speaks_mqtts_to_mosquitto_with_ca_file_and_client_certificates() {
@@ -90,92 +93,6 @@ fn agent_speaks_mqtts_to_mosquitto_with_ca_file_and_client_certificates() {
     );
     eprintln!("no client certificate: {line}");
     assert!(line.contains("tls.client-cert"), "{line}");
-}
-
-/// Test CA, server and client certificates, and an unrelated CA.
-struct Pki {
-    ca: PathBuf,
-    other_ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-}
-
-impl Pki {
-    fn generate(openssl: &Path, dir: &Path) -> Self {
-        let run = |args: &[&str]| {
-            let out = Command::new(openssl)
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .expect("run openssl");
-            assert!(out.status.success(), "openssl {args:?}: {out:?}");
-        };
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        for ca in ["ca", "other-ca"] {
-            let (key, pem, subj) = (
-                format!("{ca}.key"),
-                format!("{ca}.pem"),
-                format!("/CN={ca}"),
-            );
-            let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subj];
-            args.extend(ec);
-            args.extend(["-keyout", &key, "-out", &pem]);
-            run(&args);
-        }
-        for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
-            let ext = format!("{name}.ext");
-            std::fs::write(
-                dir.join(&ext),
-                format!(
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-                     keyUsage=digitalSignature\nextendedKeyUsage={usage}\n"
-                ),
-            )
-            .expect("write extensions");
-            let (key, csr, pem) = (
-                format!("{name}.key"),
-                format!("{name}.csr"),
-                format!("{name}.pem"),
-            );
-            let mut args = vec!["req", "-subj", "/CN=localhost"];
-            args.extend(ec);
-            args.extend(["-keyout", &key, "-out", &csr]);
-            run(&args);
-            run(&[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-                "-out",
-                &pem,
-            ]);
-        }
-        Self {
-            ca: dir.join("ca.pem"),
-            other_ca: dir.join("other-ca.pem"),
-            server_cert: dir.join("server.pem"),
-            server_key: dir.join("server.key"),
-            client_cert: dir.join("client.pem"),
-            client_key: dir.join("client.key"),
-        }
-    }
 }
 
 fn agent_config(

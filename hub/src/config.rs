@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use sitewatch_agent::config::BrokerUrl;
+use sitewatch_agent::config::{BrokerUrl, TlsConfig};
 use sitewatch_proto::{NodeId, Prefix, SiteId};
 
 /// Configuration errors; the message names the file, the key and the fix.
@@ -63,6 +63,10 @@ pub struct HubConfig {
     /// broker is started.
     #[serde(default)]
     pub broker: Option<BrokerUrl>,
+    /// `[tls]`: CA file and optional client certificate for an `mqtts://` external broker
+    /// (the same keys as the agent's `[tls]`).
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// Credentials toward an external broker.
     #[serde(default)]
     pub mqtt_username: Option<String>,
@@ -172,6 +176,9 @@ impl HubConfig {
                 "intervals must be at least 1 second".into(),
             ));
         }
+        let tls = self.broker.as_ref().is_some_and(BrokerUrl::is_tls);
+        sitewatch_agent::tls::validate(&self.tls, tls)
+            .map_err(|e| ConfigError::Invalid(format!("[tls]: {e}")))?;
         Ok(())
     }
 }

@@ -74,6 +74,12 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         }
     };
     let prefix = config.topic_prefix.0.clone();
+    let tls = match &config.broker {
+        Some(url) if url.is_tls() => Some(rumqttc::TlsConfiguration::Rustls(
+            sitewatch_agent::tls::client_config(&config.tls).context("[tls] of the hub")?,
+        )),
+        _ => None,
+    };
     let settings = mqtt::MqttSettings {
         host: host.clone(),
         port,
@@ -81,6 +87,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         username: config.mqtt_username.clone(),
         password: config.mqtt_password.clone(),
         prefix: prefix.clone(),
+        tls,
     };
 
     // Store writer and ack publisher.

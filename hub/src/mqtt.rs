@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
+};
 use sitewatch_proto::{NodeTopic, Prefix, Topic};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -30,6 +32,8 @@ pub struct MqttSettings {
     pub username: Option<String>,
     pub password: Option<String>,
     pub prefix: Prefix,
+    /// TLS toward an `mqtts://` broker; `None` for plain MQTT.
+    pub tls: Option<TlsConfiguration>,
 }
 
 /// Agent topics the hub subscribes to. The hub's own topics (`ack`, `alerts`, site status)
@@ -80,6 +84,9 @@ pub fn connect(settings: &MqttSettings) -> (Publisher, EventLoop) {
     ));
     if let (Some(u), Some(p)) = (&settings.username, &settings.password) {
         opts.set_credentials(u, p);
+    }
+    if let Some(tls) = &settings.tls {
+        opts.set_transport(Transport::tls_with_config(tls.clone()));
     }
     let (client, eventloop) = AsyncClient::new(opts, 4096);
     (
