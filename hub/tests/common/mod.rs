@@ -244,3 +244,66 @@ pub fn require_program(name: &str, package: &str) -> PathBuf {
         "{name} not found: install the Debian package {package} (scripts/install-deps.sh does it)"
     );
 }
+
+/// The cargo target directory the tests were built in (`target/` or `$CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    let hub = hub_bin();
+    let profile_dir = hub.parent().expect("binary directory");
+    profile_dir
+        .parent()
+        .expect("target directory")
+        .to_path_buf()
+}
+
+/// Profile of the cross-built agents the qemu tests run: `cross-test` (what scripts/test.sh
+/// builds), or `$SITEWATCH_CROSS_PROFILE` (e.g. `release-small` after cross/build.sh).
+pub fn cross_profile() -> String {
+    std::env::var("SITEWATCH_CROSS_PROFILE").unwrap_or_else(|_| "cross-test".to_owned())
+}
+
+/// The agent cross-built for `triple` by cross/build.sh. Missing is a failure, not a skip.
+pub fn cross_agent_bin(triple: &str) -> PathBuf {
+    let profile = cross_profile();
+    let agent = target_dir()
+        .join(triple)
+        .join(&profile)
+        .join("sitewatch-agent");
+    assert!(
+        agent.is_file(),
+        "{} is missing; build it with `cross/build.sh --profile {profile} --no-dist {triple}` \
+         (scripts/test.sh does it; prerequisites: scripts/install-deps.sh --cross)",
+        agent.display()
+    );
+    agent
+}
+
+/// Starts an agent binary under a user-mode emulator (`qemu-aarch64-static -cpu cortex-a53
+/// AGENT ...`: `emulator_args` come before the agent) with the short intervals of
+/// [`start_agent`].
+pub fn start_agent_emulated(
+    emulator: &Path,
+    emulator_args: &[&str],
+    agent: &Path,
+    broker: &str,
+    site: &str,
+    node: &str,
+) -> Proc {
+    let agent = agent.to_str().expect("utf-8 agent path");
+    let mut args = emulator_args.to_vec();
+    args.extend_from_slice(&[
+        agent,
+        "--broker",
+        broker,
+        "--site",
+        site,
+        "--node",
+        node,
+        "--heartbeat-interval",
+        "1",
+        "--metrics-interval",
+        "1",
+        "--keepalive",
+        "2",
+    ]);
+    spawn("sitewatch-agent (emulated)", emulator, &args, Stdio::null())
+}
