@@ -84,6 +84,115 @@ pub struct HubConfig {
     /// The agent the hub runs in-process for its own machine.
     #[serde(default)]
     pub local_agent: LocalAgentConfig,
+    /// `[retention]`: how long each kind of history is kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`: raw samples, rollup tiers and the other stored messages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Raw samples (every value as sent), in hours.
+    #[serde(default = "d_raw_hours")]
+    pub raw_hours: u64,
+    /// 1-minute min/avg/max/last rollups, in days.
+    #[serde(default = "d_minute_days")]
+    pub minute_days: u64,
+    /// 1-hour rollups, in days.
+    #[serde(default = "d_hour_days")]
+    pub hour_days: u64,
+    /// Heartbeats, in days.
+    #[serde(default = "d_heartbeat_days")]
+    pub heartbeat_days: u64,
+    /// LAN scan results, in days.
+    #[serde(default = "d_scan_days")]
+    pub scan_days: u64,
+    /// History of node `info` changes, in days.
+    #[serde(default = "d_year")]
+    pub info_days: u64,
+    /// Node status changes, in days.
+    #[serde(default = "d_year")]
+    pub event_days: u64,
+}
+
+fn d_raw_hours() -> u64 {
+    48
+}
+fn d_minute_days() -> u64 {
+    30
+}
+fn d_hour_days() -> u64 {
+    730
+}
+fn d_heartbeat_days() -> u64 {
+    7
+}
+fn d_scan_days() -> u64 {
+    30
+}
+fn d_year() -> u64 {
+    365
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            raw_hours: d_raw_hours(),
+            minute_days: d_minute_days(),
+            hour_days: d_hour_days(),
+            heartbeat_days: d_heartbeat_days(),
+            scan_days: d_scan_days(),
+            info_days: d_year(),
+            event_days: d_year(),
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Longest accepted retention (100 years), so milliseconds never overflow.
+    const MAX_DAYS: u64 = 36_500;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let days = [
+            ("raw-hours", self.raw_hours.div_ceil(24)),
+            ("minute-days", self.minute_days),
+            ("hour-days", self.hour_days),
+            ("heartbeat-days", self.heartbeat_days),
+            ("scan-days", self.scan_days),
+            ("info-days", self.info_days),
+            ("event-days", self.event_days),
+        ];
+        for (key, v) in days {
+            if v == 0 || v > Self::MAX_DAYS {
+                return Err(ConfigError::Invalid(format!(
+                    "[retention] {key} must be at least 1 and at most {} days",
+                    Self::MAX_DAYS
+                )));
+            }
+        }
+        if self.raw_hours < 2 {
+            return Err(ConfigError::Invalid(
+                "[retention] raw-hours must be at least 2 (rollups are built from raw samples)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn to_retention(&self) -> crate::store::Retention {
+        const H: i64 = 3_600_000;
+        let d = |days: u64| days as i64 * 24 * H;
+        crate::store::Retention {
+            raw_ms: self.raw_hours as i64 * H,
+            minute_ms: d(self.minute_days),
+            hour_ms: d(self.hour_days),
+            heartbeat_ms: d(self.heartbeat_days),
+            scan_ms: d(self.scan_days),
+            info_ms: d(self.info_days),
+            event_ms: d(self.event_days),
+        }
+    }
 }
 
 /// `[local-agent]`: monitoring of the hub's own machine.
@@ -176,6 +285,7 @@ impl HubConfig {
                 "intervals must be at least 1 second".into(),
             ));
         }
+        self.retention.validate()?;
         let tls = self.broker.as_ref().is_some_and(BrokerUrl::is_tls);
         sitewatch_agent::tls::validate(&self.tls, tls)
             .map_err(|e| ConfigError::Invalid(format!("[tls]: {e}")))?;
@@ -195,6 +305,10 @@ mod tests {
         assert_eq!(c.heartbeat_timeout_factor, 3);
         assert!(c.local_agent.enabled);
         assert_eq!(c.topic_prefix.0.as_str(), "sitewatch/v1");
+        assert_eq!(
+            c.retention.to_retention(),
+            crate::store::Retention::default()
+        );
     }
 
     #[test]
@@ -219,5 +333,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("at least 2"), "{e}");
+        let e = HubConfig::from_toml_str("[retention]\nminute-days = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("minute-days"), "{e}");
+        let e = HubConfig::from_toml_str("[retention]\nraw-days = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("raw-days"), "{e}");
     }
 }

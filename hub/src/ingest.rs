@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sitewatch_proto::{
-    Heartbeat, Info, Metrics, NodeId, NodeTopic, PayloadError, Prefix, SiteId, Status, Topic,
-    payload::from_json,
+    Envelope, Heartbeat, Info, Metrics, NodeId, NodeTopic, PayloadError, Prefix, SiteId, Status,
+    Topic, payload::from_json,
 };
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -26,7 +26,9 @@ pub enum Decoded {
     Info(Box<Info>, String),
     Heartbeat(Heartbeat),
     Metrics(Box<Metrics>, String),
-    /// A topic the hub reads but does not store yet (scan results).
+    /// A LAN scan result: stored verbatim and acked; its body is read by the inventory.
+    Scan(Envelope, String),
+    /// A topic the hub publishes itself (acks, alerts).
     Ignored,
 }
 
@@ -46,7 +48,8 @@ pub fn decode(kind: NodeTopic, payload: &[u8]) -> Result<Decoded, DecodeError> {
         NodeTopic::Info => Decoded::Info(Box::new(from_json(payload)?), text()?.to_owned()),
         NodeTopic::Heartbeat => Decoded::Heartbeat(from_json(payload)?),
         NodeTopic::Metrics => Decoded::Metrics(Box::new(from_json(payload)?), text()?.to_owned()),
-        NodeTopic::Scan | NodeTopic::Ack | NodeTopic::Alerts => Decoded::Ignored,
+        NodeTopic::Scan => Decoded::Scan(from_json(payload)?, text()?.to_owned()),
+        NodeTopic::Ack | NodeTopic::Alerts => Decoded::Ignored,
     })
 }
 
@@ -160,6 +163,16 @@ impl Ingest {
                     node: node.clone(),
                     recv_ms,
                     metrics: m,
+                    json,
+                }),
+            ),
+            Decoded::Scan(envelope, json) => (
+                Observation::Heartbeat,
+                Some(WriteOp::Scan {
+                    site: site.clone(),
+                    node: node.clone(),
+                    recv_ms,
+                    envelope,
                     json,
                 }),
             ),
@@ -305,8 +318,16 @@ mod tests {
             decode(NodeTopic::Status, b"offline"),
             Ok(Decoded::Status(Status::Offline))
         ));
+        assert!(decode(NodeTopic::Scan, b"anything").is_err());
         assert!(matches!(
-            decode(NodeTopic::Scan, b"anything"),
+            decode(
+                NodeTopic::Scan,
+                br#"{"ts":1,"session":"s","seq":3,"hosts":[]}"#
+            ),
+            Ok(Decoded::Scan(Envelope { seq: 3, .. }, _))
+        ));
+        assert!(matches!(
+            decode(NodeTopic::Ack, b"anything"),
             Ok(Decoded::Ignored)
         ));
     }

@@ -92,7 +92,18 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
 
     // Store writer and ack publisher.
     let (committed_tx, committed_rx) = mpsc::channel(256);
-    let writer = store::spawn_writer(db_path, WRITE_QUEUE, committed_tx)?;
+    let retention = config.retention.to_retention();
+    let writer = store::spawn_writer(
+        db_path,
+        WRITE_QUEUE,
+        committed_tx,
+        store::WriterConfig {
+            retention,
+            ..Default::default()
+        },
+    )?;
+    let storage_health = writer.health.clone();
+    tracker.spawn(store_ticker(writer.tx.clone(), front.clone()));
 
     // State restored from the database.
     let mut fleet = Fleet::new(Timeouts {
@@ -117,6 +128,11 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         front.clone(),
     ));
     tracker.spawn(acks::run(committed_rx, publisher.clone()));
+    tracker.spawn(publish_storage_health(
+        storage_health.clone(),
+        publisher.clone(),
+        front.clone(),
+    ));
     let ingest = ingest::Ingest {
         prefix: prefix.clone(),
         fleet,
@@ -138,12 +154,14 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             )
         })?;
     tracing::info!(addr = %listener.local_addr()?, "dashboard and API listening: http://{}", listener.local_addr()?);
-    let app = api::app(api::AppState {
+    let app = api::app(api::AppState::new(
         reader,
-        snapshot: snapshot_rx,
-        mqtt_connected: connected_rx,
+        snapshot_rx,
+        connected_rx,
         stats,
-    });
+        storage_health,
+        retention,
+    ));
     let http_stop = front.clone();
     tracker.spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(http_stop.cancelled_owned());
@@ -185,6 +203,45 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     tracker.wait().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Wakes the writer every few seconds so rollups and retention run when no data arrives.
+async fn store_ticker(tx: mpsc::Sender<store::WriteOp>, stop: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = every.tick() => {
+                // A full queue means the writer is busy anyway.
+                let _ = tx.try_send(store::WriteOp::Tick);
+            }
+        }
+    }
+}
+
+/// Publishes the database health, retained on `…/_hub/storage`, at start and on change.
+async fn publish_storage_health(
+    mut health: watch::Receiver<sitewatch_proto::StorageHealth>,
+    publisher: mqtt::Publisher,
+    stop: CancellationToken,
+) {
+    let mut last = None;
+    loop {
+        let current = health.borrow_and_update().clone();
+        if last
+            .as_ref()
+            .map(|h: &sitewatch_proto::StorageHealth| (h.state, &h.detail))
+            != Some((current.state, &current.detail))
+        {
+            let json = serde_json::to_string(&current).unwrap_or_default();
+            publisher.publish(&sitewatch_proto::Topic::HubStorage, true, json);
+            last = Some(current);
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            changed = health.changed() => if changed.is_err() { break },
+        }
+    }
 }
 
 fn hub_client_id() -> String {

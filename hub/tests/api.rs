@@ -31,12 +31,20 @@ fn state(dir: &tempfile::TempDir) -> AppState {
     let path = store::init(dir.path()).expect("init db");
     let (_snap_tx, snapshot) = watch::channel(Arc::new(Vec::new()));
     let (_conn_tx, mqtt_connected) = watch::channel(true);
-    AppState {
-        reader: store::Reader::new(path),
+    let (_health_tx, health) = watch::channel(sitewatch_proto::StorageHealth {
+        since: 0,
+        state: sitewatch_proto::StorageState::Ok,
+        detail: None,
+        failed_batches: 0,
+    });
+    AppState::new(
+        store::Reader::new(path),
         snapshot,
         mqtt_connected,
-        stats: Arc::new(IngestStats::default()),
-    }
+        Arc::new(IngestStats::default()),
+        health,
+        store::Retention::default(),
+    )
 }
 
 #[tokio::test]
@@ -92,7 +100,7 @@ async fn bad_requests_say_what_to_fix() {
     assert!(
         body["error"]
             .as_str()
-            .is_some_and(|e| e.contains("UNIX_MS")),
+            .is_some_and(|e| e.contains("Unix milliseconds") && e.contains("-24h")),
         "{body}"
     );
 

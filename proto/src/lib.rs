@@ -9,7 +9,9 @@ pub mod sample;
 pub mod topic;
 
 pub use id::{IdError, NodeId, SiteId};
-pub use payload::{Ack, Heartbeat, Info, Metrics, PayloadError, Status};
+pub use payload::{
+    Ack, Envelope, Heartbeat, Info, Metrics, PayloadError, Status, StorageHealth, StorageState,
+};
 pub use sample::Sample;
 pub use topic::{NodeTopic, Prefix, Topic, TopicError};
 

@@ -92,6 +92,59 @@ pub struct Heartbeat {
     pub seq_floor: Option<u64>,
 }
 
+/// Health of the hub's database on `…/_hub/storage` (retained) and `GET /api/v1/storage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageHealth {
+    /// When this state was entered, hub clock, Unix ms.
+    pub since: u64,
+    pub state: StorageState,
+    /// What failed and what to do, when not `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Write batches that could not be stored (not acked; agents resend them) since start.
+    pub failed_batches: u64,
+}
+
+/// State of the hub's database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageState {
+    /// Writes commit.
+    Ok,
+    /// The disk holding the database is full; writes resume by themselves when space returns.
+    DiskFull,
+    /// Another process holds a lock on the database file.
+    Locked,
+    /// SQLite reports the file damaged.
+    Corrupt,
+    /// Any other write failure (permissions, I/O error).
+    Error,
+}
+
+impl StorageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageState::Ok => "ok",
+            StorageState::DiskFull => "disk_full",
+            StorageState::Locked => "locked",
+            StorageState::Corrupt => "corrupt",
+            StorageState::Error => "error",
+        }
+    }
+}
+
+/// The header every sequenced agent message (heartbeat, metrics, scan) starts with; lets
+/// the hub store and acknowledge a message whose body it does not interpret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub ts: u64,
+    pub session: String,
+    pub seq: u64,
+    /// See [`Metrics::seq_floor`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_floor: Option<u64>,
+}
+
 /// Hub acknowledgement on `…/ack` (retained): per agent session, a watermark N such that
 /// every message of the session with `seq ≤ N` is durably stored (or was given up by the
 /// agent, see [`Metrics::seq_floor`]). An agent may forget every such message.

@@ -143,6 +143,9 @@ pub enum Topic {
     SiteStatus { site: SiteId },
     /// Retained hub availability (the hub's last will is `offline`).
     HubStatus,
+    /// Retained JSON health of the hub's database (`ok`, `disk_full`, `locked`, `corrupt`,
+    /// `error`), published when it changes.
+    HubStorage,
 }
 
 impl Topic {
@@ -162,6 +165,7 @@ impl Topic {
             }
             Topic::SiteStatus { site } => format!("{prefix}/{site}/status"),
             Topic::HubStatus => format!("{prefix}/{HUB_LEVEL}/status"),
+            Topic::HubStorage => format!("{prefix}/{HUB_LEVEL}/storage"),
         }
     }
 
@@ -178,6 +182,7 @@ impl Topic {
         };
         match levels.as_slice() {
             [HUB_LEVEL, "status"] => Ok(Topic::HubStatus),
+            [HUB_LEVEL, "storage"] => Ok(Topic::HubStorage),
             [site, "status"] => Ok(Topic::SiteStatus {
                 site: SiteId::new(*site).map_err(id_err)?,
             }),
@@ -234,6 +239,7 @@ mod tests {
             "sitewatch/v1/club-1/status"
         );
         assert_eq!(Topic::HubStatus.format(&p), "sitewatch/v1/_hub/status");
+        assert_eq!(Topic::HubStorage.format(&p), "sitewatch/v1/_hub/storage");
         assert_eq!(p.filter_all(), "sitewatch/v1/#");
     }
 
@@ -279,7 +285,7 @@ mod tests {
             let p = Prefix::new(prefix).unwrap();
             let site = SiteId::new(site).unwrap();
             let node = NodeId::new(node).unwrap();
-            for t in [Topic::node(&site, &node, kind), Topic::SiteStatus { site: site.clone() }, Topic::HubStatus] {
+            for t in [Topic::node(&site, &node, kind), Topic::SiteStatus { site: site.clone() }, Topic::HubStatus, Topic::HubStorage] {
                 prop_assert_eq!(Topic::parse(&p, &t.format(&p)).unwrap(), t);
             }
         }

@@ -2,7 +2,9 @@
 //! with `Topic::parse`, and every payload with the type that topic carries.
 
 use sitewatch_proto::payload::from_json;
-use sitewatch_proto::{Ack, Heartbeat, Info, Metrics, NodeTopic, Prefix, Status, Topic};
+use sitewatch_proto::{
+    Ack, Heartbeat, Info, Metrics, NodeTopic, Prefix, Status, StorageHealth, Topic,
+};
 
 #[test]
 fn every_example_in_protocol_md_parses() {
@@ -36,6 +38,7 @@ fn every_example_in_protocol_md_parses() {
                 matches!(payload, b"online" | b"degraded" | b"offline")
             }
             Topic::HubStatus => Status::parse(payload).is_ok(),
+            Topic::HubStorage => from_json::<StorageHealth>(payload).is_ok(),
         };
         assert!(
             ok,
@@ -44,7 +47,7 @@ fn every_example_in_protocol_md_parses() {
         );
         checked.push(topic_name.rsplit('/').next().unwrap_or_default().to_owned());
     }
-    for kind in ["status", "info", "heartbeat", "metrics", "ack"] {
+    for kind in ["status", "info", "heartbeat", "metrics", "ack", "storage"] {
         assert!(
             checked.iter().any(|k| k == kind),
             "PROTOCOL.md has no {kind} example"

@@ -4,9 +4,13 @@
 mod dashboard;
 mod error;
 mod events;
+mod history;
 mod nodes;
+mod storage;
+mod timeparam;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::{Json, Router, routing::get};
 use serde_json::json;
@@ -16,7 +20,8 @@ pub use error::ApiError;
 
 use crate::ingest::IngestStats;
 use crate::state::NodeView;
-use crate::store::Reader;
+use crate::store::{Reader, Retention, StorageStats};
+use sitewatch_proto::{StorageHealth, StorageState};
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -26,6 +31,33 @@ pub struct AppState {
     pub snapshot: watch::Receiver<Arc<Vec<NodeView>>>,
     pub mqtt_connected: watch::Receiver<bool>,
     pub stats: Arc<IngestStats>,
+    /// Health of the database, from the writer.
+    pub storage: watch::Receiver<StorageHealth>,
+    /// What the writer keeps, so queries know which tier still holds a range.
+    pub retention: Retention,
+    /// Last `/api/v1/storage` statistics (see `storage::STATS_TTL`).
+    pub stats_cache: Arc<Mutex<Option<(Instant, StorageStats)>>>,
+}
+
+impl AppState {
+    pub fn new(
+        reader: Reader,
+        snapshot: watch::Receiver<Arc<Vec<NodeView>>>,
+        mqtt_connected: watch::Receiver<bool>,
+        stats: Arc<IngestStats>,
+        storage: watch::Receiver<StorageHealth>,
+        retention: Retention,
+    ) -> Self {
+        Self {
+            reader,
+            snapshot,
+            mqtt_connected,
+            stats,
+            storage,
+            retention,
+            stats_cache: Arc::new(Mutex::new(None)),
+        }
+    }
 }
 
 pub fn app(state: AppState) -> Router {
@@ -35,7 +67,9 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/nodes", get(nodes::list))
         .route("/api/v1/nodes/{site}/{node}", get(nodes::detail))
-        .route("/api/v1/nodes/{site}/{node}/series", get(nodes::series))
+        .route("/api/v1/nodes/{site}/{node}/series", get(history::series))
+        .route("/api/v1/nodes/{site}/{node}/export", get(history::export))
+        .route("/api/v1/storage", get(storage::get))
         .route("/api/v1/events", get(events::stream))
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see docs/ARCHITECTURE.md for the API".into())
@@ -47,8 +81,10 @@ async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Json<serde_json::Value> {
     use std::sync::atomic::Ordering::Relaxed;
+    let storage = state.storage.borrow().state;
     Json(json!({
-        "status": "ok",
+        "status": if storage == StorageState::Ok { "ok" } else { "degraded" },
+        "storage": storage.as_str(),
         "version": env!("CARGO_PKG_VERSION"),
         "mqtt_connected": *state.mqtt_connected.borrow(),
         "messages_received": state.stats.received.load(Relaxed),

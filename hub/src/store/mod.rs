@@ -3,8 +3,16 @@
 //! Only this module knows SQL. One thread owns the write connection and applies batches
 //! of [`WriteOp`]s in one transaction each; readers use separate connections from a small
 //! pool on blocking threads (WAL lets them run while the writer commits).
+//!
+//! Samples are stored as *frames* (every series of one metrics message in one compact
+//! blob, `codec.rs`), folded by the writer into 1-minute and 1-hour rollups and expired in
+//! small steps (`maintain.rs`); `query.rs` picks the tier that answers a range.
 
+pub mod bench;
+pub mod codec;
+pub mod maintain;
 mod migrate;
+pub mod query;
 mod read;
 pub mod watermark;
 mod writer;
@@ -14,10 +22,12 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use maintain::Retention;
+pub use query::{AggKind, RangeAnswer, RangeQuery, Tier};
 pub use read::{
-    NodeDetail, NodeRow, SeriesName, SeriesPoints, SeriesQuery, load_nodes, node_detail, series,
+    NodeDetail, NodeRow, SeriesName, StorageStats, load_nodes, node_detail, storage_stats,
 };
-pub use writer::{Committed, WriteOp, WriterHandle, spawn_writer};
+pub use writer::{Committed, WriteOp, WriterConfig, WriterHandle, spawn_writer};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "sitewatch.db";
@@ -48,6 +58,10 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Corrupt(String),
+    #[error("unexpected stored value: {0}")]
+    Type(#[from] rusqlite::types::FromSqlError),
     #[error("database reader task failed: {0}")]
     Join(String),
 }
@@ -96,6 +110,11 @@ impl Reader {
             path: Arc::new(path),
             idle: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Runs `f` with a read connection on a blocking thread.

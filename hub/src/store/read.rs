@@ -39,15 +39,6 @@ pub struct SeriesName {
     pub labels: String,
 }
 
-/// Points of one series in a time range.
-#[derive(Debug, Clone, Serialize)]
-pub struct SeriesPoints {
-    pub metric: String,
-    pub labels: String,
-    /// `[ts_ms, value]` pairs in time order.
-    pub points: Vec<(i64, f64)>,
-}
-
 fn opt_u64(v: Option<i64>) -> Option<u64> {
     v.and_then(|x| u64::try_from(x).ok())
 }
@@ -121,70 +112,96 @@ pub fn node_detail(
     Ok(Some(detail))
 }
 
-/// A range query on one metric of one node.
-#[derive(Debug, Clone)]
-pub struct SeriesQuery {
-    pub site: String,
-    pub node: String,
-    pub metric: String,
-    /// Exact label set wanted; `None` returns every label set of the metric.
-    pub labels: Option<String>,
-    pub from_ms: i64,
-    pub to_ms: i64,
-    /// Most points per series; the most recent ones are kept when there are more.
-    pub limit: usize,
+/// Size and content of the database, for `GET /api/v1/storage`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageStats {
+    pub path: String,
+    /// Database file plus its write-ahead log.
+    pub bytes: u64,
+    pub file_bytes: u64,
+    pub wal_bytes: u64,
+    pub page_size: u64,
+    pub free_pages: u64,
+    pub tiers: Vec<TierStats>,
+    /// Rows per table of the other kinds of data.
+    pub rows: std::collections::BTreeMap<&'static str, u64>,
+    /// Frames stored but not yet folded into the rollups.
+    pub rollup_backlog_frames: u64,
 }
 
-/// Points of a metric for one node in `[from_ms, to_ms]`; `None` if the node is unknown.
-pub fn series(conn: &Connection, q: &SeriesQuery) -> Result<Option<Vec<SeriesPoints>>, StoreError> {
-    let SeriesQuery {
-        site,
-        node,
-        metric,
-        labels,
-        from_ms,
-        to_ms,
-        limit,
-    } = q;
-    let (from_ms, to_ms, limit, metric) = (*from_ms, *to_ms, *limit, metric.as_str());
-    let node_id: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM nodes WHERE site = ?1 AND node = ?2",
-            params![site, node],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(node_id) = node_id else {
-        return Ok(None);
+#[derive(Debug, Clone, Serialize)]
+pub struct TierStats {
+    pub tier: &'static str,
+    pub rows: u64,
+    pub oldest_ms: Option<i64>,
+    pub retention_ms: i64,
+}
+
+pub fn storage_stats(
+    conn: &Connection,
+    path: &std::path::Path,
+    retention: &super::Retention,
+) -> Result<StorageStats, StoreError> {
+    let count = |sql: &str| -> Result<u64, StoreError> {
+        Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))?.max(0) as u64)
     };
-    let mut list = conn.prepare(
-        "SELECT id, labels FROM series WHERE node_id = ?1 AND metric = ?2
-         AND (?3 IS NULL OR labels = ?3) ORDER BY labels",
-    )?;
-    let ids: Vec<(i64, String)> = list
-        .query_map(params![node_id, metric, labels], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    let mut points = conn.prepare(
-        "SELECT ts_ms, value FROM (
-             SELECT ts_ms, value FROM samples
-             WHERE series_id = ?1 AND ts_ms BETWEEN ?2 AND ?3
-             ORDER BY ts_ms DESC LIMIT ?4)
-         ORDER BY ts_ms",
-    )?;
-    let mut out = Vec::with_capacity(ids.len());
-    for (id, labels) in ids {
-        let pts = points
-            .query_map(params![id, from_ms, to_ms, limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?
-            .collect::<Result<_, _>>()?;
-        out.push(SeriesPoints {
-            metric: metric.to_owned(),
-            labels,
-            points: pts,
+    let file_len = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let (file_bytes, wal_bytes) = (file_len(path), file_len(std::path::Path::new(&wal)));
+    let page_size = conn.pragma_query_value(None, "page_size", |r| r.get::<_, i64>(0))?;
+    let free_pages = conn.pragma_query_value(None, "freelist_count", |r| r.get::<_, i64>(0))?;
+    let cursor = super::maintain::rollup_cursor(conn)?;
+    let mut tiers = vec![TierStats {
+        tier: "raw",
+        rows: count("SELECT count(*) FROM frames")?,
+        oldest_ms: conn.query_row("SELECT min(ts_ms) FROM frames", [], |r| r.get(0))?,
+        retention_ms: retention.raw_ms,
+    }];
+    for (name, tier) in [("1m", 60), ("1h", 3600)] {
+        tiers.push(TierStats {
+            tier: name,
+            rows: conn
+                .query_row(
+                    "SELECT count(*) FROM rollups WHERE tier = ?1",
+                    [tier],
+                    |r| r.get::<_, i64>(0),
+                )?
+                .max(0) as u64,
+            oldest_ms: conn.query_row(
+                "SELECT min(bucket_ms) FROM rollups WHERE tier = ?1",
+                [tier],
+                |r| r.get(0),
+            )?,
+            retention_ms: retention.for_tier(tier),
         });
     }
-    Ok(Some(out))
+    let mut rows = std::collections::BTreeMap::new();
+    for table in [
+        "nodes",
+        "series",
+        "metric_messages",
+        "heartbeats",
+        "scans",
+        "info_history",
+        "node_events",
+        "agent_sessions",
+    ] {
+        rows.insert(table, count(&format!("SELECT count(*) FROM {table}"))?);
+    }
+    Ok(StorageStats {
+        path: path.display().to_string(),
+        bytes: file_bytes + wal_bytes,
+        file_bytes,
+        wal_bytes,
+        page_size: page_size.max(0) as u64,
+        free_pages: free_pages.max(0) as u64,
+        tiers,
+        rows,
+        rollup_backlog_frames: conn
+            .query_row("SELECT count(*) FROM frames WHERE id > ?1", [cursor], |r| {
+                r.get::<_, i64>(0)
+            })?
+            .max(0) as u64,
+    })
 }

@@ -2,18 +2,25 @@
 //!
 //! Ops arrive on a bounded channel; the thread takes what is queued (up to [`MAX_BATCH`]),
 //! applies it in one transaction and, after the commit, reports the (session, seq) pairs it
-//! stored so the hub can publish `ack`s only for durable data.
+//! stored so the hub can publish `ack`s only for durable data. Between batches it runs the
+//! bounded background steps of [`super::maintain`] (rollups, retention). A failed batch is
+//! not acked (agents resend it); the failure is classified (disk full, locked, corrupt) and
+//! published as [`StorageHealth`] until a later batch commits again.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
-use sitewatch_proto::{Heartbeat, Metrics, NodeId, SiteId};
-use tokio::sync::mpsc;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, params};
+use sitewatch_proto::{Envelope, Heartbeat, Metrics, NodeId, SiteId, StorageHealth, StorageState};
+use tokio::sync::{mpsc, watch};
 
 use super::StoreError;
+use super::codec;
+use super::maintain::{self, Retention};
 use super::watermark::Watermark;
+use crate::clock::now_ms;
 use crate::state::NodeStatus;
 
 /// Sessions whose watermark is kept in memory; beyond this the cache is cleared and
@@ -22,6 +29,9 @@ const MAX_TRACKED_SESSIONS: usize = 50_000;
 
 /// Largest number of ops applied in one transaction.
 const MAX_BATCH: usize = 1024;
+
+/// Minimum time between two logs of the same storage failure.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// One change to persist.
 #[derive(Debug)]
@@ -45,6 +55,13 @@ pub enum WriteOp {
         metrics: Box<Metrics>,
         json: String,
     },
+    Scan {
+        site: SiteId,
+        node: NodeId,
+        recv_ms: u64,
+        envelope: Envelope,
+        json: String,
+    },
     Status {
         site: SiteId,
         node: NodeId,
@@ -52,6 +69,8 @@ pub enum WriteOp {
         status: NodeStatus,
         reason: &'static str,
     },
+    /// Wakes the writer so background steps run while no data arrives.
+    Tick,
 }
 
 /// What one committed batch made durable: per node and session, the ack watermark (every
@@ -61,10 +80,32 @@ pub struct Committed {
     pub acks: HashMap<(SiteId, NodeId), HashMap<String, u64>>,
 }
 
+/// Settings of the writer's background work.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub retention: Retention,
+    /// How often new frames are folded into rollups (the lag of the rollup tiers).
+    pub rollup_every: Duration,
+    /// How often expired data is looked for.
+    pub retention_every: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            retention: Retention::default(),
+            rollup_every: Duration::from_secs(10),
+            retention_every: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Sending side of the writer plus its thread.
 pub struct WriterHandle {
     pub tx: mpsc::Sender<WriteOp>,
     pub thread: JoinHandle<()>,
+    /// Current health of the database, updated by the writer.
+    pub health: watch::Receiver<StorageHealth>,
 }
 
 /// Starts the writer thread. It stops when every sender is dropped, after writing what
@@ -73,6 +114,7 @@ pub fn spawn_writer(
     path: PathBuf,
     capacity: usize,
     committed: mpsc::Sender<Committed>,
+    config: WriterConfig,
 ) -> Result<WriterHandle, StoreError> {
     let conn = super::open(
         &path,
@@ -81,35 +123,101 @@ pub fn spawn_writer(
     // WAL + NORMAL: a commit survives a process crash; only an OS crash can lose the last
     // transactions, and those were not acked yet if it happens before the fsync.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Enough page cache for the index pages every node's frames append to.
+    conn.pragma_update(None, "cache_size", -32_768)?;
     let (tx, rx) = mpsc::channel(capacity);
+    let (health_tx, health) = watch::channel(StorageHealth {
+        since: now_ms(),
+        state: StorageState::Ok,
+        detail: None,
+        failed_batches: 0,
+    });
+    let path_shown = path.display().to_string();
     let thread = std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || Writer::new(conn).run(rx, committed))
+        .spawn(move || Writer::new(conn, config, health_tx, path_shown).run(rx, committed))
         .map_err(|e| StoreError::Join(e.to_string()))?;
-    Ok(WriterHandle { tx, thread })
+    Ok(WriterHandle { tx, thread, health })
 }
+
+/// Series ids per node and metric, then per label set (looked up by `&str`, no allocation).
+type SeriesCache = HashMap<(i64, &'static str), HashMap<String, i64>>;
 
 struct Writer {
     conn: Connection,
+    config: WriterConfig,
+    path: String,
     node_ids: HashMap<(SiteId, NodeId), i64>,
-    series_ids: HashMap<(i64, &'static str, String), i64>,
+    series_ids: SeriesCache,
     watermarks: HashMap<(i64, String), Watermark>,
+    health: watch::Sender<StorageHealth>,
+    last_failure_log: Option<Instant>,
+    next_rollup: Instant,
+    next_retention: Instant,
 }
 
 /// The caches a batch updates, borrowed together so a transaction can use them.
 struct Caches<'a> {
     nodes: &'a mut HashMap<(SiteId, NodeId), i64>,
-    series: &'a mut HashMap<(i64, &'static str, String), i64>,
+    series: &'a mut SeriesCache,
     watermarks: &'a mut HashMap<(i64, String), Watermark>,
+    /// Reusable buffer for a frame's (series id, value) pairs.
+    frame: Vec<(i64, f64)>,
+}
+
+/// Which state a failed write puts the database in, and what to tell the operator.
+fn classify(err: &StoreError, path: &str) -> (StorageState, String) {
+    let code = match err {
+        StoreError::Sql(rusqlite::Error::SqliteFailure(e, _)) => Some(e.code),
+        _ => None,
+    };
+    match code {
+        Some(ErrorCode::DiskFull) => (
+            StorageState::DiskFull,
+            format!(
+                "the disk holding {path} is full: free space there; writes resume by themselves"
+            ),
+        ),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => (
+            StorageState::Locked,
+            format!(
+                "{path} is locked by another process (a backup or an sqlite3 shell?): \
+                 close it; writes resume by themselves"
+            ),
+        ),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => (
+            StorageState::Corrupt,
+            format!(
+                "{path} is damaged ({err}): stop the hub, keep a copy, then recover it with \
+                 `sqlite3 {path} .recover | sqlite3 new.db` or restore a backup"
+            ),
+        ),
+        _ => (
+            StorageState::Error,
+            format!("cannot write {path} ({err}): check permissions and the disk"),
+        ),
+    }
 }
 
 impl Writer {
-    fn new(conn: Connection) -> Self {
+    fn new(
+        conn: Connection,
+        config: WriterConfig,
+        health: watch::Sender<StorageHealth>,
+        path: String,
+    ) -> Self {
+        let now = Instant::now();
         Self {
             conn,
+            path,
             node_ids: HashMap::new(),
             series_ids: HashMap::new(),
             watermarks: HashMap::new(),
+            health,
+            last_failure_log: None,
+            next_rollup: now + config.rollup_every,
+            next_retention: now + Duration::from_secs(5),
+            config,
         }
     }
 
@@ -123,29 +231,91 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let n = batch.len();
-            match self.apply(&mut batch) {
-                Ok(done) => {
-                    tracing::trace!(ops = n, "batch committed");
-                    if !done.acks.is_empty() && committed.blocking_send(done).is_err() {
-                        tracing::debug!("ack publisher gone; not acking");
+            batch.retain(|op| !matches!(op, WriteOp::Tick));
+            if !batch.is_empty() {
+                let n = batch.len();
+                match self.apply(&mut batch) {
+                    Ok(done) => {
+                        tracing::trace!(ops = n, "batch committed");
+                        self.recovered();
+                        if !done.acks.is_empty() && committed.blocking_send(done).is_err() {
+                            tracing::debug!("ack publisher gone; not acking");
+                        }
                     }
+                    Err(err) => self.failed(&err, n),
                 }
-                Err(err) => {
-                    // Caches may name rows of the rolled-back transaction.
-                    self.node_ids.clear();
-                    self.series_ids.clear();
-                    self.watermarks.clear();
-                    tracing::error!(
-                        cause = %err, ops = n,
-                        "failed to store a batch; it is not acked, agents will resend it \
-                         (check disk space and permissions of the data directory)"
-                    );
-                }
+                batch.clear();
             }
-            batch.clear();
+            self.maintain();
         }
         tracing::debug!("writer stopped: channel closed");
+    }
+
+    fn failed(&mut self, err: &StoreError, ops: usize) {
+        // Caches may name rows of the rolled-back transaction.
+        self.node_ids.clear();
+        self.series_ids.clear();
+        self.watermarks.clear();
+        let (state, detail) = classify(err, &self.path);
+        let changed = self.health.borrow().state != state;
+        self.health.send_modify(|h| {
+            h.failed_batches += 1;
+            if changed {
+                h.state = state;
+                h.since = now_ms();
+            }
+            h.detail = Some(detail.clone());
+        });
+        let due = self
+            .last_failure_log
+            .is_none_or(|t| t.elapsed() >= FAILURE_LOG_EVERY);
+        if changed || due {
+            self.last_failure_log = Some(Instant::now());
+            tracing::error!(
+                state = state.as_str(), ops, cause = %err,
+                "failed to store a batch; it is not acked and agents will resend it: {detail}"
+            );
+        }
+    }
+
+    fn recovered(&mut self) {
+        if self.health.borrow().state == StorageState::Ok {
+            return;
+        }
+        self.last_failure_log = None;
+        self.health.send_modify(|h| {
+            h.state = StorageState::Ok;
+            h.since = now_ms();
+            h.detail = None;
+        });
+        tracing::info!("database writes succeed again");
+    }
+
+    /// Runs at most one rollup step and one retention step when due.
+    fn maintain(&mut self) {
+        let now = Instant::now();
+        if now >= self.next_rollup {
+            self.next_rollup = match maintain::rollup_step(&mut self.conn) {
+                Ok(true) => now,
+                Ok(false) => now + self.config.rollup_every,
+                Err(err) => {
+                    tracing::warn!(cause = %err, "rollup step failed; retrying later");
+                    now + self.config.rollup_every
+                }
+            };
+        }
+        if now >= self.next_retention {
+            let res =
+                maintain::retention_step(&mut self.conn, &self.config.retention, now_ms() as i64);
+            self.next_retention = match res {
+                Ok(true) => now,
+                Ok(false) => now + self.config.retention_every,
+                Err(err) => {
+                    tracing::warn!(cause = %err, "retention step failed; retrying later");
+                    now + self.config.retention_every
+                }
+            };
+        }
     }
 
     fn apply(&mut self, batch: &mut Vec<WriteOp>) -> Result<Committed, StoreError> {
@@ -158,6 +328,7 @@ impl Writer {
             nodes: &mut self.node_ids,
             series: &mut self.series_ids,
             watermarks: &mut self.watermarks,
+            frame: Vec::new(),
         };
         for op in batch.drain(..) {
             apply_op(&tx, &mut caches, op, &mut done)?;
@@ -190,34 +361,75 @@ fn node_id(
 
 fn series_id(
     tx: &Transaction<'_>,
-    cache: &mut HashMap<(i64, &'static str, String), i64>,
+    cache: &mut SeriesCache,
     node: i64,
     metric: &'static str,
     labels: &str,
 ) -> Result<i64, StoreError> {
-    let key = (node, metric, labels.to_owned());
-    if let Some(id) = cache.get(&key) {
+    if let Some(id) = cache.get(&(node, metric)).and_then(|m| m.get(labels)) {
         return Ok(*id);
     }
     let existing = tx
-        .query_row(
-            "SELECT id FROM series WHERE node_id = ?1 AND metric = ?2 AND labels = ?3",
-            params![node, metric, labels],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT id FROM series WHERE node_id = ?1 AND metric = ?2 AND labels = ?3")?
+        .query_row(params![node, metric, labels], |r| r.get(0))
         .optional()?;
     let id = match existing {
         Some(id) => id,
         None => {
-            tx.execute(
-                "INSERT INTO series (node_id, metric, labels) VALUES (?1, ?2, ?3)",
-                params![node, metric, labels],
-            )?;
+            tx.prepare_cached("INSERT INTO series (node_id, metric, labels) VALUES (?1, ?2, ?3)")?
+                .execute(params![node, metric, labels])?;
             tx.last_insert_rowid()
         }
     };
-    cache.insert(key, id);
+    cache
+        .entry((node, metric))
+        .or_default()
+        .insert(labels.to_owned(), id);
     Ok(id)
+}
+
+/// The watermark of a session, loaded from the database on first use.
+fn watermark<'c>(
+    tx: &Transaction<'_>,
+    cache: &'c mut HashMap<(i64, String), Watermark>,
+    node: i64,
+    session: &str,
+) -> Result<&'c mut Watermark, StoreError> {
+    let key = (node, session.to_owned());
+    if !cache.contains_key(&key) {
+        let acked: u64 = tx
+            .prepare_cached(
+                "SELECT acked_seq FROM agent_sessions WHERE node_id = ?1 AND session = ?2",
+            )?
+            .query_row(params![node, session], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map_or(0, |v| u64::try_from(v).unwrap_or(0));
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq FROM heartbeats WHERE node_id = ?1 AND session = ?2 AND seq > ?3
+             UNION SELECT seq FROM metric_messages WHERE node_id = ?1 AND session = ?2 AND seq > ?3
+             UNION SELECT seq FROM scans WHERE node_id = ?1 AND session = ?2 AND seq > ?3",
+        )?;
+        let above = stmt
+            .query_map(params![node, session, acked as i64], |r| r.get::<_, i64>(0))?
+            .filter_map(|r| r.ok().and_then(|v| u64::try_from(v).ok()))
+            .collect::<Vec<_>>();
+        cache.insert(key.clone(), Watermark::restore(acked, above));
+    }
+    cache
+        .get_mut(&key)
+        .ok_or_else(|| StoreError::Join("watermark cache".into()))
+}
+
+/// Whether message `seq` of `session` is already covered by the session's watermark (stored
+/// earlier, or given up by the agent): a resend to acknowledge again, not to store.
+fn already_acked(
+    tx: &Transaction<'_>,
+    cache: &mut HashMap<(i64, String), Watermark>,
+    node: i64,
+    session: &str,
+    seq: u64,
+) -> Result<bool, StoreError> {
+    Ok(seq <= watermark(tx, cache, node, session)?.acked())
 }
 
 /// Records message `seq` of `session` as stored and returns the session's watermark,
@@ -231,37 +443,15 @@ fn stored(
     seq_floor: Option<u64>,
     now_ms: u64,
 ) -> Result<u64, StoreError> {
-    let key = (node, session.to_owned());
-    if !cache.contains_key(&key) {
-        let acked: u64 = tx
-            .query_row(
-                "SELECT acked_seq FROM agent_sessions WHERE node_id = ?1 AND session = ?2",
-                params![node, session],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
-            .map_or(0, |v| u64::try_from(v).unwrap_or(0));
-        let mut stmt = tx.prepare_cached(
-            "SELECT seq FROM heartbeats WHERE node_id = ?1 AND session = ?2 AND seq > ?3
-             UNION SELECT seq FROM metric_messages WHERE node_id = ?1 AND session = ?2 AND seq > ?3",
-        )?;
-        let above = stmt
-            .query_map(params![node, session, acked as i64], |r| r.get::<_, i64>(0))?
-            .filter_map(|r| r.ok().and_then(|v| u64::try_from(v).ok()))
-            .collect::<Vec<_>>();
-        cache.insert(key.clone(), Watermark::restore(acked, above));
-    }
-    let Some(w) = cache.get_mut(&key) else {
-        return Ok(0);
-    };
+    let w = watermark(tx, cache, node, session)?;
     if let Some(acked) = w.observe(seq, seq_floor) {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO agent_sessions (node_id, session, acked_seq, updated_ms)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (node_id, session) DO UPDATE
              SET acked_seq = excluded.acked_seq, updated_ms = excluded.updated_ms",
-            params![node, session, acked as i64, now_ms as i64],
-        )?;
+        )?
+        .execute(params![node, session, acked as i64, now_ms as i64])?;
     }
     Ok(w.acked())
 }
@@ -272,6 +462,24 @@ fn note_ack(done: &mut Committed, site: &SiteId, node: &NodeId, session: &str, a
     *max = (*max).max(acked);
 }
 
+/// Whether two `info` payloads differ in anything but their build time.
+fn info_changed(old: Option<&str>, new: &str) -> bool {
+    let strip = |s: &str| {
+        serde_json::from_str::<serde_json::Value>(s)
+            .ok()
+            .map(|mut v| {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("ts");
+                }
+                v
+            })
+    };
+    match old {
+        None => true,
+        Some(old) => strip(old) != strip(new),
+    }
+}
+
 fn apply_op(
     tx: &Transaction<'_>,
     caches: &mut Caches<'_>,
@@ -279,8 +487,8 @@ fn apply_op(
     done: &mut Committed,
 ) -> Result<(), StoreError> {
     let nodes = &mut *caches.nodes;
-    let series = &mut *caches.series;
     match op {
+        WriteOp::Tick => {}
         WriteOp::Info {
             site,
             node,
@@ -288,10 +496,17 @@ fn apply_op(
             json,
         } => {
             let id = node_id(tx, nodes, &site, &node, recv_ms)?;
-            tx.execute(
-                "UPDATE nodes SET info_json = ?2, info_recv_ms = ?3 WHERE id = ?1",
-                params![id, json, recv_ms as i64],
-            )?;
+            let old: Option<String> = tx
+                .prepare_cached("SELECT info_json FROM nodes WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))?;
+            if info_changed(old.as_deref(), &json) {
+                tx.prepare_cached(
+                    "INSERT INTO info_history (node_id, recv_ms, json) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![id, recv_ms as i64, json])?;
+            }
+            tx.prepare_cached("UPDATE nodes SET info_json = ?2, info_recv_ms = ?3 WHERE id = ?1")?
+                .execute(params![id, json, recv_ms as i64])?;
         }
         WriteOp::Heartbeat {
             site,
@@ -300,23 +515,25 @@ fn apply_op(
             heartbeat: hb,
         } => {
             let id = node_id(tx, nodes, &site, &node, recv_ms)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO heartbeats
-                 (node_id, session, seq, agent_ts_ms, recv_ms, uptime_s)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
+            if !already_acked(tx, caches.watermarks, id, &hb.session, hb.seq)? {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO heartbeats
+                     (node_id, session, seq, agent_ts_ms, recv_ms, uptime_s)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
                     id,
                     hb.session,
                     hb.seq as i64,
                     hb.ts as i64,
                     recv_ms as i64,
                     hb.uptime_s as i64
-                ],
-            )?;
-            tx.execute(
+                ])?;
+            }
+            tx.prepare_cached(
                 "UPDATE nodes SET last_seen_ms = max(coalesce(last_seen_ms, 0), ?2) WHERE id = ?1",
-                params![id, recv_ms as i64],
-            )?;
+            )?
+            .execute(params![id, recv_ms as i64])?;
             let acked = stored(
                 tx,
                 caches.watermarks,
@@ -336,31 +553,35 @@ fn apply_op(
             json,
         } => {
             let id = node_id(tx, nodes, &site, &node, recv_ms)?;
-            let fresh = tx.execute(
-                "INSERT OR IGNORE INTO metric_messages
-                 (node_id, session, seq, agent_ts_ms, recv_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    id,
-                    metrics.session,
-                    metrics.seq as i64,
-                    metrics.ts as i64,
-                    recv_ms as i64
-                ],
-            )? == 1;
+            let fresh = !already_acked(tx, caches.watermarks, id, &metrics.session, metrics.seq)?
+                && tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO metric_messages
+                         (node_id, session, seq, agent_ts_ms, recv_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
+                        id,
+                        metrics.session,
+                        metrics.seq as i64,
+                        metrics.ts as i64,
+                        recv_ms as i64
+                    ])?
+                    == 1;
             if fresh {
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO samples (series_id, ts_ms, value) VALUES (?1, ?2, ?3)",
-                )?;
+                let frame = &mut caches.frame;
+                frame.clear();
                 for s in metrics.samples() {
-                    let sid = series_id(tx, series, id, s.metric, &s.labels)?;
-                    insert.execute(params![sid, metrics.ts as i64, s.value])?;
+                    let sid = series_id(tx, caches.series, id, s.metric, &s.labels)?;
+                    frame.push((sid, s.value));
                 }
-                tx.execute(
+                tx.prepare_cached("INSERT INTO frames (node_id, ts_ms, data) VALUES (?1, ?2, ?3)")?
+                    .execute(params![id, metrics.ts as i64, codec::encode_frame(frame)])?;
+                tx.prepare_cached(
                     "UPDATE nodes SET latest_metrics_json = ?2, latest_metrics_ms = ?3,
                      last_seen_ms = max(coalesce(last_seen_ms, 0), ?4)
                      WHERE id = ?1 AND coalesce(latest_metrics_ms, 0) <= ?3",
-                    params![id, json, metrics.ts as i64, recv_ms as i64],
-                )?;
+                )?
+                .execute(params![id, json, metrics.ts as i64, recv_ms as i64])?;
             }
             let acked = stored(
                 tx,
@@ -372,6 +593,39 @@ fn apply_op(
                 recv_ms,
             )?;
             note_ack(done, &site, &node, &metrics.session, acked);
+        }
+        WriteOp::Scan {
+            site,
+            node,
+            recv_ms,
+            envelope: e,
+            json,
+        } => {
+            let id = node_id(tx, nodes, &site, &node, recv_ms)?;
+            if !already_acked(tx, caches.watermarks, id, &e.session, e.seq)? {
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO scans (node_id, session, seq, agent_ts_ms, recv_ms, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    id,
+                    e.session,
+                    e.seq as i64,
+                    e.ts as i64,
+                    recv_ms as i64,
+                    json
+                ])?;
+            }
+            let acked = stored(
+                tx,
+                caches.watermarks,
+                id,
+                &e.session,
+                e.seq,
+                e.seq_floor,
+                recv_ms,
+            )?;
+            note_ack(done, &site, &node, &e.session, acked);
         }
         WriteOp::Status {
             site,
@@ -416,7 +670,7 @@ mod tests {
     /// Sends ops one by one (one batch each) and returns the ack after each commit.
     fn acks_after(path: &std::path::Path, ops: Vec<WriteOp>) -> Vec<u64> {
         let (ctx, mut crx) = mpsc::channel(64);
-        let w = spawn_writer(path.to_owned(), 64, ctx).unwrap();
+        let w = spawn_writer(path.to_owned(), 64, ctx, WriterConfig::default()).unwrap();
         let mut out = Vec::new();
         for op in ops {
             w.tx.blocking_send(op).unwrap();
