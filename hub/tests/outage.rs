@@ -131,7 +131,7 @@ fn every_sample_taken_during_an_outage_is_stored_exactly_once() {
         );
     }
     // Each message's samples are stored once: one value per series per message.
-    let per_message = samples_at(&db, "memory.total_bytes");
+    let per_message = samples_at(&hub, "memory.total_bytes");
     for (seq, row) in &rows {
         assert_eq!(
             per_message.get(&row.agent_ts),
@@ -187,22 +187,19 @@ fn stored(db: &std::path::Path) -> BTreeMap<u64, Row> {
     out
 }
 
-/// How many values of `metric` the node has at each timestamp.
-fn samples_at(db: &std::path::Path, metric: &str) -> BTreeMap<u64, u64> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db");
-    let mut stmt = conn
-        .prepare(
-            "SELECT s.ts_ms, count(*) FROM samples s JOIN series r ON r.id = s.series_id
-             JOIN nodes n ON n.id = r.node_id
-             WHERE n.site = 'outage' AND n.node = 'pi' AND r.metric = ?1 GROUP BY s.ts_ms",
-        )
-        .expect("prepare");
-    stmt.query_map([metric], |r| {
-        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-    })
-    .expect("query")
-    .map(|r| r.expect("row"))
-    .collect()
+/// How many values of `metric` the node has at each timestamp, as the export API gives
+/// every raw sample.
+fn samples_at(hub: &Hub, metric: &str) -> BTreeMap<u64, u64> {
+    let rows = get_json(&hub.url(&format!(
+        "/api/v1/nodes/outage/pi/export?format=json&tier=raw&from=0&metric={metric}"
+    )))
+    .expect("export answers");
+    let mut out = BTreeMap::new();
+    for r in rows.as_array().expect("an array of rows") {
+        let ts = r["ts_ms"].as_u64().expect("ts_ms");
+        *out.entry(ts).or_insert(0) += 1;
+    }
+    out
 }
 
 /// Starts the agent with debug logs of the publisher; yields the seq of every sample taken,

@@ -216,7 +216,7 @@ impl Writer {
             health,
             last_failure_log: None,
             next_rollup: now + config.rollup_every,
-            next_retention: now + Duration::from_secs(5),
+            next_retention: now + config.retention_every.min(Duration::from_secs(5)),
             config,
         }
     }
