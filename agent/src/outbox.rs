@@ -35,6 +35,14 @@ pub struct OutboxConfig {
     /// Size cap of the spill file in bytes.
     #[serde(default = "default_spill_max_bytes")]
     pub spill_max_bytes: u64,
+    /// Seconds the hub's ack may stay still, with every kept message sent, before they are
+    /// all sent again (the hub failed to store one, e.g. its disk was full).
+    #[serde(default = "default_resend_after_s")]
+    pub resend_after_s: u64,
+}
+
+fn default_resend_after_s() -> u64 {
+    60
 }
 
 fn default_max_messages() -> usize {
@@ -51,6 +59,7 @@ impl Default for OutboxConfig {
             max_messages: default_max_messages(),
             spill_file: None,
             spill_max_bytes: default_spill_max_bytes(),
+            resend_after_s: default_resend_after_s(),
         }
     }
 }

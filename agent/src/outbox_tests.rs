@@ -28,6 +28,7 @@ fn spill_config(path: &Path, max_messages: usize, spill_max_bytes: u64) -> Outbo
         max_messages,
         spill_file: Some(path.to_owned()),
         spill_max_bytes,
+        ..OutboxConfig::default()
     }
 }
 

@@ -97,6 +97,8 @@ struct Agent {
     heartbeat: Interval,
     metrics: Interval,
     preparing: Option<Preparing>,
+    /// Last time the hub's ack freed outbox messages (or the connection came up).
+    ack_progress: Instant,
 }
 
 impl Agent {
@@ -128,6 +130,7 @@ impl Agent {
             heartbeat,
             metrics,
             preparing: None,
+            ack_progress: Instant::now(),
         })
     }
 
@@ -138,6 +141,7 @@ impl Agent {
                 self.send_heartbeat();
                 self.heartbeat.reset();
                 self.outbox.rewind();
+                self.ack_progress = Instant::now();
                 if !self.outbox.is_empty() {
                     info!(
                         messages = self.outbox.len(),
@@ -156,6 +160,9 @@ impl Agent {
                             .iter()
                             .map(|(session, seq)| self.outbox.ack(session, *seq))
                             .sum();
+                        if removed > 0 {
+                            self.ack_progress = Instant::now();
+                        }
                         debug!(removed, pending = self.outbox.len(), "ack");
                     }
                     Err(err) => debug!(cause = %err, "ignoring an unreadable ack"),
@@ -192,6 +199,7 @@ impl Agent {
         if !self.conn.is_connected() {
             return;
         }
+        self.resend_if_stalled();
         let seq = self.session.next_seq();
         let hb = Heartbeat {
             ts: now_ms(),
@@ -261,6 +269,26 @@ impl Agent {
             ),
             Err(err) => error!(seq, cause = %err, "cannot encode a message; dropping it"),
         }
+    }
+
+    /// Sends every unacknowledged message again when the hub's ack has not moved for
+    /// `[outbox] resend-after-s` although all were sent on this connection: the hub could not store
+    /// some of them (disk full, a failed batch) and its ack waits for them.
+    fn resend_if_stalled(&mut self) {
+        if self.outbox.is_empty()
+            || !self.outbox.all_sent()
+            || self.ack_progress.elapsed() < Duration::from_secs(self.config.outbox.resend_after_s)
+        {
+            return;
+        }
+        info!(
+            messages = self.outbox.len(),
+            waited_s = self.ack_progress.elapsed().as_secs(),
+            "no acknowledgement from the hub; sending unacknowledged messages again"
+        );
+        self.ack_progress = Instant::now();
+        self.outbox.rewind();
+        self.pump();
     }
 
     /// Sends unsent outbox messages, oldest first, while the window has room.

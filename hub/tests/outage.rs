@@ -10,11 +10,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -200,46 +199,6 @@ fn samples_at(hub: &Hub, metric: &str) -> BTreeMap<u64, u64> {
         *out.entry(ts).or_insert(0) += 1;
     }
     out
-}
-
-/// Starts the agent with debug logs of the publisher; yields the seq of every sample taken,
-/// and its other log lines (also echoed to stderr).
-fn start_logged_agent(
-    config: &std::path::Path,
-) -> (Proc, mpsc::Receiver<u64>, mpsc::Receiver<String>) {
-    let mut child = Command::new(agent_bin())
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "info,sitewatch_agent::publisher=debug")
-        .env_remove("SITEWATCH_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sitewatch-agent");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    let (line_tx, line_rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(seq) = line
-                .contains("metrics sample taken")
-                .then(|| line.split("seq=").nth(1))
-                .flatten()
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                let _ = tx.send(seq);
-            } else if !line.contains("DEBUG") {
-                eprintln!("agent: {line}");
-                let _ = line_tx.send(line);
-            }
-        }
-    });
-    let proc = Proc {
-        child,
-        name: "sitewatch-agent".into(),
-    };
-    (proc, rx, line_rx)
 }
 
 fn now_ms() -> u64 {

@@ -88,6 +88,12 @@ fn outbox(origin: &str, o: &OutboxConfig) -> Result<(), ConfigError> {
             "must be at least 1 (2000 by default)".into(),
         ));
     }
+    if o.resend_after_s == 0 {
+        return Err(invalid(
+            "outbox.resend-after-s",
+            "must be at least 1 (60 by default)".into(),
+        ));
+    }
     if let Some(path) = &o.spill_file {
         if o.spill_max_bytes < MIN_SPILL_BYTES {
             return Err(invalid(

@@ -307,3 +307,43 @@ pub fn start_agent_emulated(
     ]);
     spawn("sitewatch-agent (emulated)", emulator, &args, Stdio::null())
 }
+
+/// Starts the agent with debug logs of the publisher; yields the seq of every sample taken,
+/// and its other log lines (also echoed to stderr).
+pub fn start_logged_agent(
+    config: &std::path::Path,
+) -> (Proc, mpsc::Receiver<u64>, mpsc::Receiver<String>) {
+    let mut child = Command::new(agent_bin())
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info,sitewatch_agent::publisher=debug")
+        .env_remove("SITEWATCH_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sitewatch-agent");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel();
+    let (line_tx, line_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(seq) = line
+                .contains("metrics sample taken")
+                .then(|| line.split("seq=").nth(1))
+                .flatten()
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                let _ = tx.send(seq);
+            } else if !line.contains("DEBUG") {
+                eprintln!("agent: {line}");
+                let _ = line_tx.send(line);
+            }
+        }
+    });
+    let proc = Proc {
+        child,
+        name: "sitewatch-agent".into(),
+    };
+    (proc, rx, line_rx)
+}
