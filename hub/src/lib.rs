@@ -34,7 +34,7 @@ const WRITE_QUEUE: usize = 8192;
 
 /// Runs the hub until `shutdown` is cancelled, then stops every part in order.
 pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let db_path = store::init(&config.data_dir)?;
+    let (db_path, quarantined) = store::init_or_quarantine(&config.data_dir, clock::now_ms())?;
     tracing::info!(path = %db_path.display(), "database ready");
     let reader = store::Reader::new(db_path.clone());
     let tracker = TaskTracker::new();
@@ -102,6 +102,14 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             ..Default::default()
         },
     )?;
+    if let Some(aside) = &quarantined {
+        writer.note(format!(
+            "the database was damaged and moved to {}; a new one was started. Recover its \
+             data with `sqlite3 {} .recover | sqlite3 recovered.db`",
+            aside.display(),
+            aside.display()
+        ));
+    }
     let storage_health = writer.health.clone();
     tracker.spawn(store_ticker(writer.tx.clone(), front.clone()));
 

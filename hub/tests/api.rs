@@ -36,6 +36,7 @@ fn state(dir: &tempfile::TempDir) -> AppState {
         state: sitewatch_proto::StorageState::Ok,
         detail: None,
         failed_batches: 0,
+        notice: None,
     });
     AppState::new(
         store::Reader::new(path),

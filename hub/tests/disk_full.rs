@@ -195,3 +195,56 @@ fn stored_seqs(db: &std::path::Path) -> BTreeSet<u64> {
         .map(|rows| rows.flatten().map(|v| v as u64).collect())
         .unwrap_or_default()
 }
+
+/// Another process (a backup script, an `sqlite3` shell) holds the write lock for longer
+/// than the hub waits: `locked` is reported, and everything is stored once it lets go.
+#[test]
+fn a_database_locked_by_another_process_is_reported_and_survived() {
+    let hub = start_hub(&["--no-local-agent"]);
+    let conf_dir = tempfile::tempdir().expect("temp dir");
+    let config = conf_dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "site = \"full\"\nnode = \"pi\"\nbroker = \"{}\"\n\
+             heartbeat-interval-s = 1\nmetrics-interval-s = 1\nkeepalive-s = 2\n\
+             [outbox]\nresend-after-s = 3\n",
+            hub.broker_url()
+        ),
+    )
+    .expect("write agent config");
+    let (_agent, samples, _lines) = start_logged_agent(&config);
+    wait_for("the node online", Duration::from_secs(20), || {
+        hub.node("full", "pi").filter(|n| n["status"] == "online")
+    });
+    let db = hub.data.path().join("sitewatch.db");
+    let locker = rusqlite::Connection::open(&db).expect("open db");
+    locker
+        .execute_batch("BEGIN EXCLUSIVE")
+        .expect("take the write lock");
+    wait_for("locked on /api/v1/storage", Duration::from_secs(30), || {
+        hub.get("/api/v1/storage")
+            .filter(|s| s["health"]["state"] == "locked")
+    });
+    assert_eq!(
+        hub.node("full", "pi").expect("node listed")["status"],
+        "online",
+        "live status goes on while the database is locked"
+    );
+    locker.execute_batch("ROLLBACK").expect("release the lock");
+    drop(locker);
+    wait_for("storage ok again", Duration::from_secs(30), || {
+        hub.get("/healthz").filter(|h| h["storage"] == "ok")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let taken: BTreeSet<u64> = samples.try_iter().collect();
+    let last = *taken.last().expect("samples were taken");
+    wait_for("every sample taken stored", Duration::from_secs(60), || {
+        let have = stored_seqs(&db);
+        taken
+            .iter()
+            .filter(|s| **s <= last)
+            .all(|s| have.contains(s))
+            .then_some(())
+    });
+}

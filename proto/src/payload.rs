@@ -103,6 +103,10 @@ pub struct StorageHealth {
     pub detail: Option<String>,
     /// Write batches that could not be stored (not acked; agents resend them) since start.
     pub failed_batches: u64,
+    /// Something that happened to the database since the hub started and that the operator
+    /// should know even once writes are fine again (a damaged file moved aside).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 /// State of the hub's database.

@@ -94,6 +94,53 @@ pub fn init(data_dir: &Path) -> Result<PathBuf, StoreError> {
     Ok(path)
 }
 
+/// Whether SQLite says the file is damaged or not a database.
+pub fn is_corrupt(err: &StoreError) -> bool {
+    let code = match err {
+        StoreError::Open { source, .. } | StoreError::Sql(source) => source.sqlite_error_code(),
+        _ => None,
+    };
+    matches!(
+        code,
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// [`init`], but a database SQLite reports damaged is moved aside (with its `-wal` and
+/// `-shm` files, renamed `sitewatch.db.corrupt-<unix ms>`) and a new one started, so the
+/// hub keeps running and storing. Returns the database path and, if it happened, where the
+/// damaged file went. Nothing is deleted.
+pub fn init_or_quarantine(
+    data_dir: &Path,
+    now_ms: u64,
+) -> Result<(PathBuf, Option<PathBuf>), StoreError> {
+    match init(data_dir) {
+        Ok(path) => Ok((path, None)),
+        Err(err) if is_corrupt(&err) => {
+            let path = data_dir.join(DB_FILE);
+            let aside = data_dir.join(format!("{DB_FILE}.corrupt-{now_ms}"));
+            tracing::error!(
+                cause = %err, moved_to = %aside.display(),
+                "the database is damaged; moving it aside and starting a new one. Recover \
+                 what it holds with `sqlite3 {} .recover | sqlite3 recovered.db`",
+                aside.display()
+            );
+            for suffix in ["", "-wal", "-shm"] {
+                let from = PathBuf::from(format!("{}{suffix}", path.display()));
+                if from.exists() {
+                    let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+                    std::fs::rename(&from, &to).map_err(|source| StoreError::DataDir {
+                        path: from.clone(),
+                        source,
+                    })?;
+                }
+            }
+            Ok((init(data_dir)?, Some(aside)))
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// A small pool of read-only connections used from blocking threads.
 #[derive(Clone)]
 pub struct Reader {
@@ -142,5 +189,29 @@ impl Reader {
         })
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_database_is_moved_aside_not_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = b"this is not an SQLite database, but someone's data".repeat(100);
+        std::fs::write(dir.path().join(DB_FILE), &garbage).unwrap();
+        let (path, aside) = init_or_quarantine(dir.path(), 42).unwrap();
+        let aside = aside.expect("moved aside");
+        assert_eq!(aside, dir.path().join("sitewatch.db.corrupt-42"));
+        assert_eq!(std::fs::read(&aside).unwrap(), garbage);
+        // The new database works.
+        let conn = Connection::open(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        // A healthy database is left alone.
+        assert!(init_or_quarantine(dir.path(), 43).unwrap().1.is_none());
     }
 }

@@ -106,6 +106,14 @@ pub struct WriterHandle {
     pub thread: JoinHandle<()>,
     /// Current health of the database, updated by the writer.
     pub health: watch::Receiver<StorageHealth>,
+    health_tx: watch::Sender<StorageHealth>,
+}
+
+impl WriterHandle {
+    /// Records a notice the health report keeps until the hub restarts.
+    pub fn note(&self, notice: String) {
+        self.health_tx.send_modify(|h| h.notice = Some(notice));
+    }
 }
 
 /// Starts the writer thread. It stops when every sender is dropped, after writing what
@@ -131,13 +139,20 @@ pub fn spawn_writer(
         state: StorageState::Ok,
         detail: None,
         failed_batches: 0,
+        notice: None,
     });
     let path_shown = path.display().to_string();
+    let writer_health = health_tx.clone();
     let thread = std::thread::Builder::new()
         .name("sqlite-writer".into())
-        .spawn(move || Writer::new(conn, config, health_tx, path_shown).run(rx, committed))
+        .spawn(move || Writer::new(conn, config, writer_health, path_shown).run(rx, committed))
         .map_err(|e| StoreError::Join(e.to_string()))?;
-    Ok(WriterHandle { tx, thread, health })
+    Ok(WriterHandle {
+        tx,
+        thread,
+        health,
+        health_tx,
+    })
 }
 
 /// Series ids per node and metric, then per label set (looked up by `&str`, no allocation).
