@@ -13,6 +13,24 @@ use tracing::{error, info};
 /// Exit code for configuration errors (sysexits EX_CONFIG, as ntpd-rs does).
 const EXIT_CONFIG: u8 = 78;
 
+/// Writes to standard output; a reader that went away (`| head`) is not an error, and no
+/// write failure panics.
+fn out(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sitewatch-agent: cannot write to standard output: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
@@ -22,10 +40,7 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|m| Ok(serde_json::to_string(&m)?))
         {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
+            Ok(json) => out(&format!("{json}\n")),
             Err(err) => {
                 error!("{err:#}");
                 ExitCode::FAILURE
@@ -41,12 +56,10 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Validate) = cli.command {
-        println!("config OK: {}", config.summary());
-        return ExitCode::SUCCESS;
+        return out(&format!("config OK: {}\n", config.summary()));
     }
     if cli.check_config {
-        print!("{}", config.to_redacted_toml());
-        return ExitCode::SUCCESS;
+        return out(&config.to_redacted_toml());
     }
 
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -10,6 +10,7 @@
 
 pub mod bench;
 pub mod codec;
+pub mod fixture;
 pub mod maintain;
 mod migrate;
 pub mod query;

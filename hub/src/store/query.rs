@@ -136,13 +136,13 @@ pub fn plan(
         i += 1;
     }
     let tier = tiers[i];
-    let step = match tier.rollup_s() {
-        Some(s) => {
-            let w = s * 1000;
-            (step + w - 1) / w * w
-        }
-        None => step,
-    };
+    // Buckets are aligned to multiples of the step: raise it until the range touches at
+    // most `max_points` of them.
+    let grain = tier.rollup_s().map_or(1000, |s| s * 1000);
+    let mut step = (step + grain - 1) / grain * grain;
+    while to_ms.div_euclid(step) - from_ms.div_euclid(step) + 1 > max_points {
+        step += grain;
+    }
     Plan {
         tier,
         step_ms: step,
@@ -424,8 +424,8 @@ mod tests {
     const D: i64 = 24 * H;
 
     fn p(range: i64, step: Option<i64>) -> Plan {
-        let now = 100 * D;
-        plan(
+        let now = 100 * D + 12_345;
+        let plan = plan(
             now - range,
             now,
             step,
@@ -433,58 +433,36 @@ mod tests {
             10_000,
             now,
             &Retention::default(),
-        )
+        );
+        let buckets = now / plan.step_ms - (now - range) / plan.step_ms + 1;
+        assert!(buckets <= 2000, "{plan:?} gives {buckets} points");
+        plan
+    }
+
+    fn raw(step_ms: i64) -> Plan {
+        Plan {
+            tier: Tier::Raw,
+            step_ms,
+        }
     }
 
     #[test]
     fn plans_pick_the_tier_that_fits() {
-        // One hour: raw, points as stored.
-        assert_eq!(
-            p(H, None),
-            Plan {
-                tier: Tier::Raw,
-                step_ms: 1800
-            }
-        );
+        // One hour: raw, points as stored (the step is below the 10 s interval).
+        assert_eq!(p(H, None), raw(2000));
         // 24 h: the 8,640 raw frames are read and bucketed to stay under 2,000 points.
-        assert_eq!(
-            p(D, None),
-            Plan {
-                tier: Tier::Raw,
-                step_ms: 43_200
-            }
-        );
+        assert_eq!(p(D, None), raw(44_000));
         // 7 days: minute rollups, 6-minute buckets.
-        assert_eq!(
-            p(7 * D, None),
-            Plan {
-                tier: Tier::Minute,
-                step_ms: 360_000
-            }
-        );
+        let w = p(7 * D, None);
+        assert_eq!((w.tier, w.step_ms), (Tier::Minute, 360_000));
         // 30 days: hourly rollups.
-        assert_eq!(
-            p(30 * D, None),
-            Plan {
-                tier: Tier::Hour,
-                step_ms: H
-            }
-        );
+        let m = p(30 * D, None);
+        assert_eq!((m.tier, m.step_ms), (Tier::Hour, H));
         // An explicit coarse step uses the coarsest tier that resolves it.
-        assert_eq!(
-            p(D, Some(H)),
-            Plan {
-                tier: Tier::Hour,
-                step_ms: H
-            }
-        );
-        assert_eq!(
-            p(D, Some(300_000)),
-            Plan {
-                tier: Tier::Minute,
-                step_ms: 300_000
-            }
-        );
+        let h = p(D, Some(H));
+        assert_eq!((h.tier, h.step_ms), (Tier::Hour, H));
+        let f = p(D, Some(300_000));
+        assert_eq!((f.tier, f.step_ms), (Tier::Minute, 300_000));
         // Too fine a step is raised so the answer stays under max points.
         assert_eq!(p(30 * D, Some(60_000)).step_ms, H);
     }
