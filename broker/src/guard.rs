@@ -36,6 +36,33 @@ const LINGER_AFTER_REFUSAL: Duration = Duration::from_millis(500);
 /// Pause after a failed accept (e.g. out of file descriptors) before trying again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Holds clients back until the application behind the broker is ready for them: the hub
+/// opens it once its own client has subscribed, so messages agents send right after a hub
+/// restart are not routed to nobody (rumqttd keeps nothing for absent subscribers).
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// `true` once clients may pass.
+    pub open: tokio::sync::watch::Receiver<bool>,
+    /// Client ids starting with this pass at once (the application's own client).
+    pub bypass_prefix: String,
+    /// Longest a client is held; then it gets CONNACK 3 "server unavailable" and retries.
+    pub max_wait: Duration,
+}
+
+impl Gate {
+    /// Waits until the gate opens for `client_id`; false if it stayed closed.
+    async fn pass(&self, client_id: &str) -> bool {
+        if client_id.starts_with(&self.bypass_prefix) {
+            return true;
+        }
+        let mut open = self.open.clone();
+        matches!(
+            timeout(self.max_wait, open.wait_for(|o| *o)).await,
+            Ok(Ok(_))
+        )
+    }
+}
+
 /// What every connection task needs.
 pub(crate) struct Guard {
     /// rumqttd's internal address.
@@ -48,6 +75,7 @@ pub(crate) struct Guard {
     pub(crate) refusals: Arc<Semaphore>,
     /// The counters behind `RunningBroker::stats()`.
     pub(crate) counters: Arc<Counters>,
+    pub(crate) gate: Option<Gate>,
 }
 
 impl Guard {
@@ -56,6 +84,7 @@ impl Guard {
         connect_timeout: Duration,
         max_connections: usize,
         counters: Arc<Counters>,
+        gate: Option<Gate>,
     ) -> Self {
         Guard {
             upstream,
@@ -63,6 +92,7 @@ impl Guard {
             slots: Arc::new(Semaphore::new(max_connections)),
             refusals: Arc::new(Semaphore::new(MAX_PENDING_REFUSALS)),
             counters,
+            gate,
         }
     }
 }
@@ -157,6 +187,14 @@ async fn serve(
             return;
         }
     };
+    if let Some(gate) = &guard.gate
+        && !gate.pass(&client_id).await
+    {
+        guard.counters.reject(RejectReason::UpstreamUnavailable);
+        debug!(%peer, client_id, "not ready for clients yet: answering CONNACK 3");
+        refuse(client, ConnectReturnCode::ServerUnavailable).await;
+        return;
+    }
     let upstream = match connect_upstream(guard.upstream, &bytes).await {
         Ok(upstream) => upstream,
         Err(err) => {

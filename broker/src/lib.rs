@@ -41,6 +41,7 @@ use tracing::{error, info};
 
 pub use crate::config::BrokerConfig;
 pub use crate::error::BrokerError;
+pub use crate::guard::Gate;
 pub use crate::stats::GuardStats;
 
 use crate::guard::Guard;
@@ -99,6 +100,15 @@ pub async fn start(
     config: BrokerConfig,
     shutdown: CancellationToken,
 ) -> Result<RunningBroker, BrokerError> {
+    start_gated(config, None, shutdown).await
+}
+
+/// [`start`], holding every client but the gate's own until the gate opens (see [`Gate`]).
+pub async fn start_gated(
+    config: BrokerConfig,
+    gate: Option<Gate>,
+    shutdown: CancellationToken,
+) -> Result<RunningBroker, BrokerError> {
     config.validate()?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -118,6 +128,7 @@ pub async fn start(
         config.connect_timeout,
         config.max_connections,
         counters.clone(),
+        gate,
     ));
     let connections = TaskTracker::new();
     let accept_loop = tokio::spawn(guard::accept_loop(

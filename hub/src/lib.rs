@@ -27,6 +27,9 @@ use tokio_util::task::TaskTracker;
 use crate::config::HubConfig;
 use crate::state::{Fleet, Timeouts};
 
+/// The hub's MQTT client id starts with this.
+const HUB_CLIENT_PREFIX: &str = "sw-hub.";
+
 /// Capacity of the channel from the MQTT client to ingest.
 const INBOUND_QUEUE: usize = 8192;
 /// Capacity of the channel from ingest to the SQLite writer.
@@ -41,15 +44,22 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     // Tasks that must stop before the writer is drained.
     let front = CancellationToken::new();
 
-    // MQTT: embedded broker or an external one.
+    // MQTT: embedded broker or an external one. The embedded broker holds agents back until
+    // the hub has subscribed, so what they send right after a hub restart reaches it.
+    let (subscribed_tx, subscribed_rx) = watch::channel(false);
     let (host, port) = match &config.broker {
         Some(url) => (url.host().to_owned(), url.port()),
         None => {
-            let broker = sitewatch_broker::start(
+            let broker = sitewatch_broker::start_gated(
                 sitewatch_broker::BrokerConfig {
                     listen: config.mqtt_listen,
                     ..Default::default()
                 },
+                Some(sitewatch_broker::Gate {
+                    open: subscribed_rx,
+                    bypass_prefix: HUB_CLIENT_PREFIX.to_owned(),
+                    max_wait: Duration::from_secs(15),
+                }),
                 front.clone(),
             )
             .await
@@ -133,6 +143,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         publisher.clone(),
         inbound_tx,
         connected_tx,
+        subscribed_tx,
         front.clone(),
     ));
     tracker.spawn(acks::run(committed_rx, publisher.clone()));
@@ -256,7 +267,7 @@ fn hub_client_id() -> String {
     let host = sitewatch_agent::config::node_from_hostname()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "hub".into());
-    format!("sw-hub.{host}")
+    format!("{HUB_CLIENT_PREFIX}{host}")
 }
 
 /// The in-process agent: same code as `sitewatch-agent`, pointed at the hub's broker.

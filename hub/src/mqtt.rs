@@ -99,14 +99,17 @@ pub fn connect(settings: &MqttSettings) -> (Publisher, EventLoop) {
 }
 
 /// Drives the event loop: (re)subscribes on every CONNACK, forwards publishes to `tx`,
-/// backs off on errors. Returns when `shutdown` fires.
+/// backs off on errors. Returns when `shutdown` fires. `subscribed` turns true once every
+/// agent topic is subscribed (it opens the embedded broker's gate).
 pub async fn run(
     mut eventloop: EventLoop,
     publisher: Publisher,
     tx: mpsc::Sender<Inbound>,
     connected: watch::Sender<bool>,
+    subscribed: watch::Sender<bool>,
     shutdown: CancellationToken,
 ) {
+    let mut subacks = 0usize;
     let filters: Vec<String> = AGENT_TOPICS
         .iter()
         .map(|k| format!("{}/+/+/{}", publisher.prefix, k.as_str()))
@@ -122,6 +125,7 @@ pub async fn run(
                 backoff = Duration::from_millis(500);
                 tracing::info!("connected to the MQTT broker");
                 connected.send_replace(true);
+                subacks = 0;
                 for f in &filters {
                     if let Err(err) = publisher.client.try_subscribe(f, QoS::AtLeastOnce) {
                         tracing::error!(filter = %f, cause = %err, "cannot subscribe");
@@ -138,6 +142,13 @@ pub async fn run(
                 };
                 if tx.send(msg).await.is_err() {
                     break;
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                subacks += 1;
+                if subacks == filters.len() {
+                    tracing::debug!("subscribed to every agent topic");
+                    subscribed.send_replace(true);
                 }
             }
             Ok(_) => {}
