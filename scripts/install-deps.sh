@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what building and testing sitewatch needs on Debian/Ubuntu, idempotently.
 #   scripts/install-deps.sh           build prerequisites only (Rust toolchain, C compiler)
-#   scripts/install-deps.sh --test    also the test prerequisites (mosquitto, mosquitto-clients)
+#   scripts/install-deps.sh --test    also the test prerequisites (mosquitto, mosquitto-clients,
+#                                     python3-aiosmtpd)
 #   scripts/install-deps.sh --cross   also what cross/build.sh and the qemu tests need: the
 #                                     aarch64/x86_64 musl rust targets, Debian's aarch64 C cross
 #                                     compiler (for ring), rust-src plus zig and cargo-zigbuild
@@ -42,6 +43,7 @@ if [ "$want_test" -eq 1 ] || [ "$want_bench" -eq 1 ]; then
     dpkg -s mosquitto >/dev/null 2>&1 || fresh_mosquitto=1
     need_pkg mosquitto
     need_pkg mosquitto-clients
+    need_pkg python3-aiosmtpd # the SMTP server of hub/tests/notify_email.rs
 fi
 if [ "$want_cross" -eq 1 ]; then
     need_pkg gcc-aarch64-linux-gnu

@@ -148,7 +148,7 @@ impl Ingest {
                 }),
             ),
             Decoded::Heartbeat(hb) => (
-                Observation::Heartbeat,
+                Observation::Heartbeat { ts_ms: hb.ts },
                 Some(WriteOp::Heartbeat {
                     site: site.clone(),
                     node: node.clone(),
@@ -167,7 +167,7 @@ impl Ingest {
                 }),
             ),
             Decoded::Scan(envelope, json) => (
-                Observation::Heartbeat,
+                Observation::Activity,
                 Some(WriteOp::Scan {
                     site: site.clone(),
                     node: node.clone(),

@@ -6,12 +6,14 @@
 //! in-process agent for the hub's own machine.
 
 pub mod acks;
+pub mod alert;
 pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod ingest;
 pub mod mqtt;
+pub mod notify;
 pub mod state;
 pub mod store;
 
