@@ -87,6 +87,12 @@ pub struct HubConfig {
     /// `[retention]`: how long each kind of history is kept.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// `[alerts]`: rules and notifiers (`deploy/alerts.toml` documents every key).
+    #[serde(default)]
+    pub alerts: crate::alert::AlertsConfig,
+    /// `[detection]`: start-up grace, clock skew and flapping thresholds.
+    #[serde(default)]
+    pub detection: crate::state::Detection,
 }
 
 /// `[retention]`: raw samples, rollup tiers and the other stored messages.
@@ -286,6 +292,12 @@ impl HubConfig {
             ));
         }
         self.retention.validate()?;
+        self.detection
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.alerts
+            .compile()
+            .map_err(|e| ConfigError::Invalid(format!("[alerts]: {e}")))?;
         let tls = self.broker.as_ref().is_some_and(BrokerUrl::is_tls);
         sitewatch_agent::tls::validate(&self.tls, tls)
             .map_err(|e| ConfigError::Invalid(format!("[tls]: {e}")))?;

@@ -68,27 +68,38 @@ pub struct Ingest {
     pub publisher: Publisher,
     pub snapshot: watch::Sender<Arc<Vec<NodeView>>>,
     pub stats: Arc<IngestStats>,
+    pub alerting: crate::alerting::Alerting,
 }
 
 /// Minimum time between two "malformed payload" logs for one node.
 const MALFORMED_LOG_EVERY_MS: u64 = 60_000;
 
 impl Ingest {
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Inbound>, shutdown: CancellationToken) {
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Inbound>,
+        mut commands: mpsc::Receiver<crate::alerting::Command>,
+        shutdown: CancellationToken,
+    ) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut site_published: HashMap<SiteId, SiteStatus> = HashMap::new();
         let mut malformed_logged: HashMap<String, u64> = HashMap::new();
         self.publish_snapshot();
+        self.alerting.refresh();
         loop {
-            let transitions = tokio::select! {
+            let (transitions, ticked) = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 msg = rx.recv() => {
                     let Some(msg) = msg else { break };
                     self.stats.received.fetch_add(1, Ordering::Relaxed);
-                    self.handle(msg, &mut malformed_logged).await
+                    (self.handle(msg, &mut malformed_logged).await, false)
                 }
-                _ = tick.tick() => self.fleet.tick(now_ms()),
+                Some(cmd) = commands.recv() => {
+                    self.alerting.command(cmd, now_ms()).await;
+                    (Vec::new(), false)
+                }
+                _ = tick.tick() => (self.fleet.tick(now_ms()), true),
             };
             let changed = !transitions.is_empty();
             for t in transitions {
@@ -96,6 +107,11 @@ impl Ingest {
             }
             if changed {
                 self.publish_snapshot();
+            }
+            let now = now_ms();
+            self.alerting.on_fleet(&mut self.fleet, now).await;
+            if ticked {
+                self.alerting.tick(now).await;
             }
         }
     }
@@ -156,16 +172,19 @@ impl Ingest {
                     heartbeat: hb,
                 }),
             ),
-            Decoded::Metrics(m, json) => (
-                Observation::Metrics(KeyMetrics::from_metrics(&m)),
-                Some(WriteOp::Metrics {
-                    site: site.clone(),
-                    node: node.clone(),
-                    recv_ms,
-                    metrics: m,
-                    json,
-                }),
-            ),
+            Decoded::Metrics(m, json) => {
+                self.alerting.on_metrics(&site, &node, &m, recv_ms).await;
+                (
+                    Observation::Metrics(KeyMetrics::from_metrics(&m)),
+                    Some(WriteOp::Metrics {
+                        site: site.clone(),
+                        node: node.clone(),
+                        recv_ms,
+                        metrics: m,
+                        json,
+                    }),
+                )
+            }
             Decoded::Scan(envelope, json) => (
                 Observation::Activity,
                 Some(WriteOp::Scan {

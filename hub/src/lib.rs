@@ -7,6 +7,7 @@
 
 pub mod acks;
 pub mod alert;
+pub mod alerting;
 pub mod api;
 pub mod cli;
 pub mod clock;
@@ -129,7 +130,8 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     let mut fleet = Fleet::new(Timeouts {
         factor: config.heartbeat_timeout_factor,
         default_heartbeat_interval_s: config.default_heartbeat_interval_s,
-    });
+    })
+    .with_detection(config.detection);
     let rows = reader.with(store::load_nodes).await?;
     tracing::info!(nodes = rows.len(), "restored node state");
     ingest::restore_fleet(&mut fleet, rows, clock::now_ms());
@@ -154,6 +156,40 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         publisher.clone(),
         front.clone(),
     ));
+    // Alerting: rules, the engine restored from the database, notifiers.
+    let rules = config
+        .alerts
+        .compile()
+        .context("[alerts] in the configuration")?;
+    let mut engine = alert::Engine::new(rules);
+    let open_alerts = reader.with(store::open_alerts).await?;
+    let now = clock::now_ms();
+    let silences = reader.with(move |c| store::live_silences(c, now)).await?;
+    tracing::info!(
+        open_alerts = open_alerts.len(),
+        silences = silences.len(),
+        "restored alert state"
+    );
+    let restored = engine.restore(open_alerts, silences, now);
+    let dispatcher = notify::spawn(
+        &config.alerts.notifiers,
+        &prefix,
+        Some(Arc::new(publisher.clone())),
+        &tracker,
+        front.clone(),
+    )
+    .context("[alerts] notifiers")?;
+    let (alerts_tx, alerts_rx) = watch::channel(Arc::new(alerting::AlertsView::default()));
+    let (commands_tx, commands_rx) = mpsc::channel(alerting::COMMAND_QUEUE);
+    let mut alerting = alerting::Alerting {
+        engine,
+        dispatcher,
+        publisher: publisher.clone(),
+        writer: writer.tx.clone(),
+        view: alerts_tx,
+    };
+    alerting.apply(restored).await;
+
     let ingest = ingest::Ingest {
         prefix: prefix.clone(),
         fleet,
@@ -161,8 +197,9 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         publisher: publisher.clone(),
         snapshot: snapshot_tx,
         stats: stats.clone(),
+        alerting,
     };
-    let ingest_task = tokio::spawn(ingest.run(inbound_rx, front.clone()));
+    let ingest_task = tokio::spawn(ingest.run(inbound_rx, commands_rx, front.clone()));
     drop(writer.tx);
 
     // HTTP.
@@ -175,14 +212,17 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             )
         })?;
     tracing::info!(addr = %listener.local_addr()?, "dashboard and API listening: http://{}", listener.local_addr()?);
-    let app = api::app(api::AppState::new(
-        reader,
-        snapshot_rx,
-        connected_rx,
-        stats,
-        storage_health,
-        retention,
-    ));
+    let app = api::app(
+        api::AppState::new(
+            reader,
+            snapshot_rx,
+            connected_rx,
+            stats,
+            storage_health,
+            retention,
+        )
+        .with_alerts(alerts_rx, commands_tx),
+    );
     let http_stop = front.clone();
     tracker.spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(http_stop.cancelled_owned());

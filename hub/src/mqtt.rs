@@ -61,10 +61,14 @@ impl Publisher {
     /// Queues a publish without waiting; when the client queue is full (broker down for
     /// long), the message is dropped and logged — retained state is re-published later.
     pub fn publish(&self, topic: &Topic, retain: bool, payload: impl Into<Vec<u8>>) {
-        let name = topic.format(&self.prefix);
+        self.publish_to(&topic.format(&self.prefix), retain, payload);
+    }
+
+    /// Publishes to a topic name already formatted (alert events, retained alert lists).
+    pub fn publish_to(&self, name: &str, retain: bool, payload: impl Into<Vec<u8>>) {
         if let Err(err) = self
             .client
-            .try_publish(&name, QoS::AtLeastOnce, retain, payload.into())
+            .try_publish(name, QoS::AtLeastOnce, retain, payload.into())
         {
             tracing::warn!(topic = %name, cause = %err, "dropped a publish: MQTT client queue full or closed");
         }
@@ -178,4 +182,10 @@ pub async fn run(
     };
     let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
     connected.send_replace(false);
+}
+
+impl crate::notify::mqtt::PublishSink for Publisher {
+    fn publish(&self, p: crate::notify::mqtt::Publish) {
+        self.publish_to(&p.topic, p.retain, p.payload);
+    }
 }

@@ -190,7 +190,7 @@ async fn ranges_are_answered_from_the_tier_that_fits() {
     assert!(points(&v).len() <= 100);
 
     // Relative times and unknown metrics.
-    let v = get(&f.state, &format!("{base}&from=-30m")).await;
+    let v = get(&f.state, &format!("{base}&from=-5h")).await;
     assert!(!points(&v).is_empty());
     let v = get(
         &f.state,

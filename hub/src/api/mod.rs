@@ -1,6 +1,7 @@
 //! HTTP API and dashboard (axum). `app(state)` builds the router so tests can drive it with
 //! `tower::ServiceExt::oneshot` and no socket.
 
+mod alerts;
 mod dashboard;
 mod error;
 mod events;
@@ -37,6 +38,10 @@ pub struct AppState {
     pub retention: Retention,
     /// Last `/api/v1/storage` statistics (see `storage::STATS_TTL`).
     pub stats_cache: Arc<Mutex<Option<(Instant, StorageStats)>>>,
+    /// Active alerts and silences, from the ingest task.
+    pub alerts: watch::Receiver<Arc<crate::alerting::AlertsView>>,
+    /// Requests to the alert engine; `None` when alerting is not running (API tests).
+    pub alert_commands: Option<tokio::sync::mpsc::Sender<crate::alerting::Command>>,
 }
 
 impl AppState {
@@ -56,7 +61,20 @@ impl AppState {
             storage,
             retention,
             stats_cache: Arc::new(Mutex::new(None)),
+            alerts: watch::channel(Arc::default()).1,
+            alert_commands: None,
         }
+    }
+
+    /// Connects the alert views and commands of a running ingest task.
+    pub fn with_alerts(
+        mut self,
+        alerts: watch::Receiver<Arc<crate::alerting::AlertsView>>,
+        commands: tokio::sync::mpsc::Sender<crate::alerting::Command>,
+    ) -> Self {
+        self.alerts = alerts;
+        self.alert_commands = Some(commands);
+        self
     }
 }
 
@@ -70,6 +88,19 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/nodes/{site}/{node}/series", get(history::series))
         .route("/api/v1/nodes/{site}/{node}/export", get(history::export))
         .route("/api/v1/storage", get(storage::get))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route(
+            "/api/v1/alerts/{fingerprint}/ack",
+            axum::routing::post(alerts::acknowledge),
+        )
+        .route(
+            "/api/v1/silences",
+            get(alerts::silences).post(alerts::create_silence),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(alerts::delete_silence),
+        )
         .route("/api/v1/events", get(events::stream))
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see docs/ARCHITECTURE.md for the API".into())

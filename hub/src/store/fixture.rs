@@ -237,9 +237,9 @@ mod tests {
         let day = super::super::query::range(&conn, &q(now - 86_400_000), &spec.retention)
             .unwrap()
             .unwrap();
-        assert_eq!(day.tier, super::super::Tier::Raw);
+        assert_eq!(day.tier, super::super::Tier::Minute);
         let pts = &day.series[0].points;
-        assert!(pts.len() > 1900 && pts.len() <= 2000, "{}", pts.len());
+        assert!(pts.len() >= 1440 && pts.len() <= 1441, "{}", pts.len());
         assert!(pts.iter().all(|(_, v)| (10.0..=75.0).contains(v)));
         let three = super::super::query::range(&conn, &q(now - 3 * 86_400_000), &spec.retention)
             .unwrap()

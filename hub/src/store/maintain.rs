@@ -228,6 +228,15 @@ pub fn retention_step(
              SELECT rowid FROM node_events WHERE ts_ms < ?1 LIMIT ?2)",
         now_ms - retention.event_ms,
     )?;
+    delete(
+        "DELETE FROM alerts WHERE rowid IN (
+             SELECT rowid FROM alerts WHERE state = 'resolved' AND updated_ms < ?1 LIMIT ?2)",
+        now_ms - retention.event_ms,
+    )?;
+    delete(
+        "DELETE FROM silences WHERE id IN (SELECT id FROM silences WHERE ends_ms < ?1 LIMIT ?2)",
+        now_ms - retention.event_ms,
+    )?;
     // A session's watermark outlives every message an agent could still resend.
     delete(
         "DELETE FROM agent_sessions WHERE (node_id, session) IN (

@@ -132,7 +132,15 @@ pub fn plan(
         .rposition(|&t| width(t) <= step && reaches(t))
         .or_else(|| tiers.iter().position(|&t| reaches(t)))
         .unwrap_or(tiers.len() - 1);
-    while i + 1 < tiers.len() && (range / width(tiers[i]) > ROW_BUDGET || !reaches(tiers[i])) {
+    // Raw frames of one node lie on a page each (they are stored in arrival order, which
+    // keeps ingest cheap), so reading many is slow when they are not cached: past twice the
+    // points wanted, the minute rollups answer instead.
+    let budget = |t: Tier| match t {
+        Tier::Raw => (2 * max_points).min(ROW_BUDGET),
+        _ => ROW_BUDGET,
+    };
+    while i + 1 < tiers.len() && (range / width(tiers[i]) > budget(tiers[i]) || !reaches(tiers[i]))
+    {
         i += 1;
     }
     let tier = tiers[i];
@@ -450,8 +458,11 @@ mod tests {
     fn plans_pick_the_tier_that_fits() {
         // One hour: raw, points as stored (the step is below the 10 s interval).
         assert_eq!(p(H, None), raw(2000));
-        // 24 h: the 8,640 raw frames are read and bucketed to stay under 2,000 points.
-        assert_eq!(p(D, None), raw(44_000));
+        // 8 h: 2,880 raw frames bucketed by 15 s.
+        assert_eq!(p(8 * H, None), raw(15_000));
+        // 24 h: 8,640 raw frames would be read for 2,000 points; minute rollups are cheaper.
+        let d = p(D, None);
+        assert_eq!((d.tier, d.step_ms), (Tier::Minute, 60_000));
         // 7 days: minute rollups, 6-minute buckets.
         let w = p(7 * D, None);
         assert_eq!((w.tier, w.step_ms), (Tier::Minute, 360_000));

@@ -205,3 +205,53 @@ pub fn storage_stats(
             .max(0) as u64,
     })
 }
+
+/// Alerts not resolved yet, to restore the engine at start-up. Rows that no longer decode
+/// (written by another version) are skipped with a warning.
+pub fn open_alerts(conn: &Connection) -> Result<Vec<crate::alert::Alert>, StoreError> {
+    let mut stmt = conn.prepare("SELECT json FROM alerts WHERE state != 'resolved'")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows
+        .filter_map(|r| r.ok())
+        .filter_map(|j| match serde_json::from_str(&j) {
+            Ok(a) => Some(a),
+            Err(err) => {
+                tracing::warn!(cause = %err, "skipping a stored alert that does not decode");
+                None
+            }
+        })
+        .collect())
+}
+
+/// Silences still in force at `now_ms`, or starting later.
+pub fn live_silences(
+    conn: &Connection,
+    now_ms: u64,
+) -> Result<Vec<crate::alert::matcher::Silence>, StoreError> {
+    let mut stmt = conn.prepare("SELECT json FROM silences WHERE ends_ms > ?1")?;
+    let rows = stmt.query_map([now_ms as i64], |r| r.get::<_, String>(0))?;
+    Ok(rows
+        .filter_map(|r| r.ok())
+        .filter_map(|j| serde_json::from_str(&j).ok())
+        .collect())
+}
+
+/// Alert history, newest first: `state` = None for every state.
+pub fn alert_history(
+    conn: &Connection,
+    state: Option<&str>,
+    site: Option<&str>,
+    limit: usize,
+) -> Result<Vec<crate::alert::Alert>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT json FROM alerts WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR site = ?2)
+         ORDER BY updated_ms DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![state, site, limit as i64], |r| {
+        r.get::<_, String>(0)
+    })?;
+    Ok(rows
+        .filter_map(|r| r.ok())
+        .filter_map(|j| serde_json::from_str(&j).ok())
+        .collect())
+}

@@ -69,6 +69,10 @@ pub enum WriteOp {
         status: NodeStatus,
         reason: &'static str,
     },
+    /// An alert occurrence in its latest state (history keyed by fingerprint and start).
+    Alert(Box<crate::alert::Alert>),
+    /// A silence created, changed or ended.
+    Silence(Box<crate::alert::matcher::Silence>),
     /// Wakes the writer so background steps run while no data arrives.
     Tick,
 }
@@ -504,6 +508,32 @@ fn apply_op(
     let nodes = &mut *caches.nodes;
     match op {
         WriteOp::Tick => {}
+        WriteOp::Alert(a) => {
+            let json = serde_json::to_string(&a).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.prepare_cached(
+                "INSERT INTO alerts (fingerprint, started_ms, state, updated_ms, site, node, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (fingerprint, started_ms) DO UPDATE SET state = excluded.state,
+                 updated_ms = excluded.updated_ms, json = excluded.json",
+            )?
+            .execute(params![
+                a.fingerprint,
+                a.started_ms as i64,
+                a.state.as_str(),
+                a.updated_ms as i64,
+                a.site.as_str(),
+                a.node.as_ref().map(|n| n.as_str()),
+                json
+            ])?;
+        }
+        WriteOp::Silence(s) => {
+            let json = serde_json::to_string(&s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.prepare_cached(
+                "INSERT INTO silences (id, ends_ms, json) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET ends_ms = excluded.ends_ms, json = excluded.json",
+            )?
+            .execute(params![s.id, s.ends_ms as i64, json])?;
+        }
         WriteOp::Info {
             site,
             node,

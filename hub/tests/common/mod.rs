@@ -166,6 +166,33 @@ pub fn start_hub_in(data: tempfile::TempDir, extra: &[&str]) -> Hub {
     hub
 }
 
+/// Starts the hub again on the same ports and data directory as an earlier one (after it
+/// was killed). The returned `Hub` owns a placeholder temp dir; `data` is not removed.
+pub fn restart_hub_at(data: &Path, mqtt_port: u16, http_port: u16, config: &str) -> Hub {
+    let mqtt = format!("127.0.0.1:{mqtt_port}");
+    let http = format!("127.0.0.1:{http_port}");
+    let dir = data.to_str().expect("utf-8 path").to_owned();
+    let args = [
+        "--mqtt-listen",
+        &mqtt,
+        "--http-listen",
+        &http,
+        "--data-dir",
+        &dir,
+        "--config",
+        config,
+    ];
+    let proc = spawn("sitewatch-hub", hub_bin(), &args, Stdio::null());
+    let hub = Hub {
+        proc,
+        mqtt_port,
+        http_port,
+        data: tempfile::tempdir().expect("placeholder dir"),
+    };
+    hub.wait_ready();
+    hub
+}
+
 /// Starts `sitewatch-agent` with short intervals (1 s heartbeat and metrics, 2 s keepalive).
 pub fn start_agent(broker: &str, site: &str, node: &str) -> Proc {
     spawn(
