@@ -294,3 +294,43 @@ severity = "critical"
     let list = restarted.get("/api/v1/silences").expect("silences");
     assert_eq!(list, serde_json::json!([]));
 }
+
+/// A node that goes silent (SIGSTOP: no FIN, no keepalive, no heartbeat) is found by the
+/// heartbeat timeout (3 × 1 s) or the broker's keepalive timeout (1.5 × 2 s), and its alert
+/// leaves the hub within heartbeat timeout + 2 s.
+#[test]
+fn a_silently_stopped_agent_is_notified_within_the_heartbeat_timeout() {
+    let smtp = Smtp::start(&[]);
+    let hook = Hook::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = hub_config(
+        dir.path(),
+        smtp.port,
+        hook.port,
+        "[[alerts.rules]]\nname = \"node-offline\"\nkind = \"node-offline\"\n",
+    );
+    let cfg = config.to_str().expect("utf-8").to_owned();
+    let hub = start_hub(&["--config", &cfg]);
+    let agent = start_agent(&hub.broker_url(), "club", "quiet");
+    wait_for("node online", Duration::from_secs(20), || {
+        hub.node("club", "quiet")
+            .filter(|v| v["status"] == "online")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let stopped = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-STOP", &agent.pid().to_string()])
+        .status()
+        .expect("kill -STOP");
+    assert!(status.success());
+    let web = hook.next();
+    let took = stopped.elapsed();
+    assert_eq!(web["status"], "firing", "{web}");
+    assert_eq!(web["alert"]["node"], "quiet", "{web}");
+    assert!(
+        took <= Duration::from_secs(5),
+        "a silent node was notified after {took:?} (budget: 3 s timeout + 2 s)"
+    );
+    let _ = smtp.next();
+    drop(agent); // SIGKILL ends the stopped process too
+}
