@@ -283,6 +283,14 @@ impl Ingest {
         {
             site_published.insert(t.site.clone(), status);
             tracing::info!(site = %t.site, status = status.as_str(), "site status");
+            let op = WriteOp::SiteStatus {
+                site: t.site.clone(),
+                at_ms: t.at_ms,
+                status: status.as_str(),
+            };
+            if self.writer.send(op).await.is_err() {
+                tracing::error!("store writer stopped; site status change not stored");
+            }
             self.publisher.publish(
                 &Topic::SiteStatus {
                     site: t.site.clone(),

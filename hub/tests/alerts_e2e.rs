@@ -237,6 +237,23 @@ severity = "critical"
     );
     let _ = smtp.next();
 
+    // The site's rollup went to degraded, and that is kept in the database.
+    wait_for("site degraded stored", Duration::from_secs(10), || {
+        let conn = rusqlite::Connection::open_with_flags(
+            data_path.join("sitewatch.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .ok()?;
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM site_events WHERE site = 'club' AND status = 'degraded'",
+                [],
+                |r| r.get(0),
+            )
+            .ok()?;
+        (n >= 1).then_some(())
+    });
+
     // The hub restarts while a is still down and b online: nothing new, no repeat.
     let mqtt_port = hub.mqtt_port;
     let http_port = hub.http_port;

@@ -73,6 +73,12 @@ pub enum WriteOp {
     Alert(Box<crate::alert::Alert>),
     /// A silence created, changed or ended.
     Silence(Box<crate::alert::matcher::Silence>),
+    /// A site's rolled-up status changed.
+    SiteStatus {
+        site: SiteId,
+        at_ms: u64,
+        status: &'static str,
+    },
     /// Wakes the writer so background steps run while no data arrives.
     Tick,
 }
@@ -508,6 +514,14 @@ fn apply_op(
     let nodes = &mut *caches.nodes;
     match op {
         WriteOp::Tick => {}
+        WriteOp::SiteStatus {
+            site,
+            at_ms,
+            status,
+        } => {
+            tx.prepare_cached("INSERT INTO site_events (site, ts_ms, status) VALUES (?1, ?2, ?3)")?
+                .execute(params![site.as_str(), at_ms as i64, status])?;
+        }
         WriteOp::Alert(a) => {
             let json = serde_json::to_string(&a).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             tx.prepare_cached(
