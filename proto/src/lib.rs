@@ -10,7 +10,8 @@ pub mod topic;
 
 pub use id::{IdError, NodeId, SiteId};
 pub use payload::{
-    Ack, Envelope, Heartbeat, Info, Metrics, PayloadError, Status, StorageHealth, StorageState,
+    Ack, Envelope, Heartbeat, Info, Metrics, PayloadError, Probe, Scan, ScanHost, Status,
+    StorageHealth, StorageState,
 };
 pub use sample::Sample;
 pub use topic::{NodeTopic, Prefix, Topic, TopicError};

@@ -304,6 +304,70 @@ pub struct CheckResult {
     pub detail: Option<String>,
 }
 
+/// Latency to one configured target over the last interval (ICMP echo).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Probe {
+    /// The target as configured (an IP address or a host name), or `gateway`.
+    pub target: String,
+    /// Address the echoes went to.
+    pub ip: String,
+    pub sent: u32,
+    pub received: u32,
+    pub loss_pct: f64,
+    /// Absent when nothing came back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_min_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_avg_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_max_ms: Option<f64>,
+    /// Mean absolute difference of consecutive round trips (RFC 3550 style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<f64>,
+}
+
+/// A LAN scan result on `…/scan` (not retained; kept in the agent's outbox until acked).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Scan {
+    pub ts: u64,
+    pub session: String,
+    pub seq: u64,
+    /// See [`Metrics::seq_floor`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq_floor: Option<u64>,
+    /// The networks scanned, as configured (CIDR).
+    pub networks: Vec<String>,
+    /// Wall time of the whole scan.
+    pub duration_ms: u64,
+    /// Every host found, sorted by address.
+    pub hosts: Vec<ScanHost>,
+}
+
+/// One host found by a scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ScanHost {
+    pub ip: String,
+    /// Lower-case `aa:bb:cc:dd:ee:ff`, from the kernel's neighbour table; absent for hosts
+    /// seen only through a router.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// Organisation owning the MAC's OUI (IEEE registry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// Reverse DNS name, when enabled and answered in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Echo round trip, when it answered ping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<f64>,
+    /// How it was found: `icmp` (answered ping), `arp` (in the neighbour table only),
+    /// `tcp` (a probed port answered).
+    pub found_by: Vec<String>,
+    /// Probed TCP ports that accepted a connection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_ports: Vec<u16>,
+}
+
 /// One temperature sensor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Temperature {
@@ -351,6 +415,9 @@ pub struct Metrics {
     pub wifi: Vec<Wifi>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckResult>,
+    /// Latency probes (configured targets, or the default gateway).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
     /// Messages the agent's outbox dropped (oldest first) because it was full, since start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbox_dropped: Option<u64>,
@@ -418,6 +485,7 @@ mod tests {
                 wifi: vec![Wifi { interface: iface.clone(), link_quality_pct: pct, signal_dbm: temp, noise_dbm: None }],
                 checks: vec![CheckResult { name: iface, kind: "tcp".into(), ok: false, state: "refused".into(), latency_ms: bps, detail: None }],
                 outbox_dropped: uptime,
+                probes: vec![Probe { target: "gateway".into(), ip: "192.168.1.1".into(), sent: 5, received: 4, loss_pct: 20.0, rtt_min_ms: Some(0.4), rtt_avg_ms: bps, rtt_max_ms: None, jitter_ms: Some(0.1) }],
             }
         }
     }

@@ -201,6 +201,20 @@ impl Metrics {
                 push(&mut out, "check.latency_ms", l, ms);
             }
         }
+        for p in &self.probes {
+            let l = label("target", &p.target);
+            push(&mut out, "probe.loss_pct", l.clone(), p.loss_pct);
+            for (name, v) in [
+                ("probe.rtt_min_ms", p.rtt_min_ms),
+                ("probe.rtt_avg_ms", p.rtt_avg_ms),
+                ("probe.rtt_max_ms", p.rtt_max_ms),
+                ("probe.jitter_ms", p.jitter_ms),
+            ] {
+                if let Some(v) = v {
+                    push(&mut out, name, l.clone(), v);
+                }
+            }
+        }
         if let Some(d) = self.outbox_dropped {
             push(&mut out, "agent.outbox_dropped", String::new(), d as f64);
         }

@@ -32,7 +32,8 @@ fn every_example_in_protocol_md_parses() {
                 NodeTopic::Heartbeat => from_json::<Heartbeat>(payload).is_ok(),
                 NodeTopic::Metrics => from_json::<Metrics>(payload).is_ok(),
                 NodeTopic::Ack => from_json::<Ack>(payload).is_ok(),
-                NodeTopic::Scan | NodeTopic::Alerts => true,
+                NodeTopic::Scan => from_json::<sitewatch_proto::Scan>(payload).is_ok(),
+                NodeTopic::Alerts => true,
             },
             Topic::SiteStatus { .. } => {
                 matches!(payload, b"online" | b"degraded" | b"offline")

@@ -318,6 +318,7 @@ impl NodeModel {
                 },
             ],
             outbox_dropped: Some(dropped),
+            probes: Vec::new(),
         }
     }
 }
