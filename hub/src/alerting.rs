@@ -1,5 +1,6 @@
-//! Glue between ingest and the pure alert engine: feeds it metrics, fleet events and time,
-//! then carries out what it decides — stores each alert change, publishes the retained
+//! Glue between ingest and the pure cores that raise alerts — the alert engine and the LAN
+//! device inventory: feeds them metrics, scans, fleet events and time, then carries out
+//! what they decide — stores each alert change, publishes the retained
 //! per-node alert lists, hands notifications to the notifiers — and serves the API's
 //! commands (silences, acknowledgements). Owned by the ingest task, so the engine has a
 //! single owner and needs no lock; the API reads a snapshot from a watch channel.
@@ -11,6 +12,7 @@ use sitewatch_proto::{Metrics, NodeId, SiteId};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::alert::{Alert, AlertState, Engine, Outcome, Silence};
+use crate::inventory::{Changes, Device, DevicePatch, Inventory};
 use crate::mqtt::Publisher;
 use crate::notify::Dispatcher;
 use crate::state::Fleet;
@@ -33,6 +35,12 @@ pub enum Command {
         by: String,
         reply: oneshot::Sender<Result<Alert, String>>,
     },
+    PatchDevice {
+        site: SiteId,
+        key: String,
+        patch: DevicePatch,
+        reply: oneshot::Sender<Result<Device, String>>,
+    },
 }
 
 /// Capacity of the API → ingest command channel.
@@ -44,6 +52,7 @@ pub struct Alerting {
     pub publisher: Publisher,
     pub writer: mpsc::Sender<WriteOp>,
     pub view: watch::Sender<Arc<AlertsView>>,
+    pub inventory: Inventory,
 }
 
 impl Alerting {
@@ -106,6 +115,51 @@ impl Alerting {
         self.apply(outcome).await;
     }
 
+    /// Folds a LAN scan into the inventory; new devices raise events (not on a site's
+    /// first scan, its baseline).
+    pub async fn on_scan(
+        &mut self,
+        site: &SiteId,
+        node: &NodeId,
+        scan: &sitewatch_proto::Scan,
+        now: u64,
+    ) {
+        // A scan resent late keeps the agent's time; a skewed agent clock ahead of ours does not.
+        let seen = scan.ts.min(now);
+        let changes = self.inventory.observe(site, node, scan, seen);
+        self.inventory_changes(changes, now).await;
+    }
+
+    /// Devices absent for the absence window become gone.
+    pub async fn tick_inventory(&mut self, now: u64) {
+        let changes = self.inventory.tick(now);
+        self.inventory_changes(changes, now).await;
+    }
+
+    async fn inventory_changes(&mut self, changes: Changes, now: u64) {
+        for (site, device) in changes.devices {
+            let op = WriteOp::Device {
+                site,
+                device: Box::new(device),
+            };
+            if self.writer.send(op).await.is_err() {
+                tracing::error!("store writer stopped; device inventory not stored");
+            }
+        }
+        for e in &changes.events {
+            tracing::info!(site = %e.site, mac = %e.mac, ip = e.ip.as_deref().unwrap_or("-"), change = ?e.change, "LAN device");
+            let op = WriteOp::DeviceEvent {
+                at_ms: now,
+                event: Box::new(e.clone()),
+            };
+            let _ = self.writer.send(op).await;
+        }
+        if !changes.events.is_empty() {
+            let outcome = self.engine.on_lan_events(&changes.events, now);
+            self.apply(outcome).await;
+        }
+    }
+
     pub async fn tick(&mut self, now: u64) {
         let outcome = self.engine.tick(now);
         self.apply(outcome).await;
@@ -144,6 +198,22 @@ impl Alerting {
                     let _ = reply.send(Err(e.to_string()));
                 }
             },
+            Command::PatchDevice {
+                site,
+                key,
+                patch,
+                reply,
+            } => {
+                let res = self.inventory.patch(&site, &key, &patch);
+                if let Ok(d) = &res {
+                    let op = WriteOp::Device {
+                        site,
+                        device: Box::new(d.clone()),
+                    };
+                    let _ = self.writer.send(op).await;
+                }
+                let _ = reply.send(res);
+            }
             Command::Acknowledge {
                 fingerprint,
                 by,

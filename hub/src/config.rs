@@ -93,6 +93,31 @@ pub struct HubConfig {
     /// `[detection]`: start-up grace, clock skew and flapping thresholds.
     #[serde(default)]
     pub detection: crate::state::Detection,
+    /// `[inventory]`: the LAN device inventory fed by agents' scans.
+    #[serde(default)]
+    pub inventory: InventoryConfig,
+}
+
+/// `[inventory]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct InventoryConfig {
+    /// A device no scan has seen for this long is gone (three scans at the agent's default
+    /// 10-minute interval, so one missed scan is not an absence).
+    #[serde(default = "d_absent_after")]
+    pub absent_after_s: u64,
+}
+
+fn d_absent_after() -> u64 {
+    1800
+}
+
+impl Default for InventoryConfig {
+    fn default() -> Self {
+        Self {
+            absent_after_s: d_absent_after(),
+        }
+    }
 }
 
 /// `[retention]`: raw samples, rollup tiers and the other stored messages.
@@ -292,6 +317,11 @@ impl HubConfig {
             ));
         }
         self.retention.validate()?;
+        if self.inventory.absent_after_s == 0 {
+            return Err(ConfigError::Invalid(
+                "[inventory] absent-after-s must be at least 1 (1800 by default)".into(),
+            ));
+        }
         self.detection
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;

@@ -26,8 +26,8 @@ pub enum Decoded {
     Info(Box<Info>, String),
     Heartbeat(Heartbeat),
     Metrics(Box<Metrics>, String),
-    /// A LAN scan result: stored verbatim and acked; its body is read by the inventory.
-    Scan(Envelope, String),
+    /// A LAN scan result: stored verbatim, acked, and folded into the device inventory.
+    Scan(Box<sitewatch_proto::Scan>, String),
     /// A topic the hub publishes itself (acks, alerts).
     Ignored,
 }
@@ -48,7 +48,7 @@ pub fn decode(kind: NodeTopic, payload: &[u8]) -> Result<Decoded, DecodeError> {
         NodeTopic::Info => Decoded::Info(Box::new(from_json(payload)?), text()?.to_owned()),
         NodeTopic::Heartbeat => Decoded::Heartbeat(from_json(payload)?),
         NodeTopic::Metrics => Decoded::Metrics(Box::new(from_json(payload)?), text()?.to_owned()),
-        NodeTopic::Scan => Decoded::Scan(from_json(payload)?, text()?.to_owned()),
+        NodeTopic::Scan => Decoded::Scan(Box::new(from_json(payload)?), text()?.to_owned()),
         NodeTopic::Ack | NodeTopic::Alerts => Decoded::Ignored,
     })
 }
@@ -71,6 +71,9 @@ pub struct Ingest {
     pub alerting: crate::alerting::Alerting,
 }
 
+/// Absent devices are looked for every this many 250 ms ticks (5 s).
+const INVENTORY_TICK_EVERY: u64 = 20;
+
 /// Minimum time between two "malformed payload" logs for one node.
 const MALFORMED_LOG_EVERY_MS: u64 = 60_000;
 
@@ -87,6 +90,7 @@ impl Ingest {
         let mut malformed_logged: HashMap<String, u64> = HashMap::new();
         self.publish_snapshot();
         self.alerting.refresh();
+        let mut ticks = 0u64;
         loop {
             let (transitions, ticked) = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -112,6 +116,10 @@ impl Ingest {
             self.alerting.on_fleet(&mut self.fleet, now).await;
             if ticked {
                 self.alerting.tick(now).await;
+                ticks += 1;
+                if ticks % INVENTORY_TICK_EVERY == 0 {
+                    self.alerting.tick_inventory(now).await;
+                }
             }
         }
     }
@@ -185,16 +193,25 @@ impl Ingest {
                     }),
                 )
             }
-            Decoded::Scan(envelope, json) => (
-                Observation::Activity,
-                Some(WriteOp::Scan {
-                    site: site.clone(),
-                    node: node.clone(),
-                    recv_ms,
-                    envelope,
-                    json,
-                }),
-            ),
+            Decoded::Scan(scan, json) => {
+                self.alerting.on_scan(&site, &node, &scan, recv_ms).await;
+                let envelope = Envelope {
+                    ts: scan.ts,
+                    session: scan.session.clone(),
+                    seq: scan.seq,
+                    seq_floor: scan.seq_floor,
+                };
+                (
+                    Observation::Activity,
+                    Some(WriteOp::Scan {
+                        site: site.clone(),
+                        node: node.clone(),
+                        recv_ms,
+                        envelope,
+                        json,
+                    }),
+                )
+            }
             Decoded::Ignored => return Vec::new(),
         };
         if let Some(op) = op
@@ -349,9 +366,9 @@ mod tests {
         assert!(matches!(
             decode(
                 NodeTopic::Scan,
-                br#"{"ts":1,"session":"s","seq":3,"hosts":[]}"#
+                br#"{"ts":1,"session":"s","seq":3,"networks":[],"duration_ms":5,"hosts":[]}"#
             ),
-            Ok(Decoded::Scan(Envelope { seq: 3, .. }, _))
+            Ok(Decoded::Scan(s, _)) if s.seq == 3
         ));
         assert!(matches!(
             decode(NodeTopic::Ack, b"anything"),

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod ingest;
+pub mod inventory;
 pub mod mqtt;
 pub mod notify;
 pub mod state;
@@ -181,12 +182,21 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     .context("[alerts] notifiers")?;
     let (alerts_tx, alerts_rx) = watch::channel(Arc::new(alerting::AlertsView::default()));
     let (commands_tx, commands_rx) = mpsc::channel(alerting::COMMAND_QUEUE);
+    let mut inventory = inventory::Inventory::new(config.inventory.absent_after_s * 1000);
+    let devices = reader.with(store::load_devices).await?;
+    tracing::info!(devices = devices.len(), "restored LAN device inventory");
+    for (site, device) in devices {
+        if let Ok(site) = sitewatch_proto::SiteId::new(site) {
+            inventory.restore(site, device, now);
+        }
+    }
     let mut alerting = alerting::Alerting {
         engine,
         dispatcher,
         publisher: publisher.clone(),
         writer: writer.tx.clone(),
         view: alerts_tx,
+        inventory,
     };
     alerting.apply(restored).await;
 

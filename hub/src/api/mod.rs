@@ -3,6 +3,7 @@
 
 mod alerts;
 mod dashboard;
+mod devices;
 mod error;
 mod events;
 mod history;
@@ -88,6 +89,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/nodes/{site}/{node}/series", get(history::series))
         .route("/api/v1/nodes/{site}/{node}/export", get(history::export))
         .route("/api/v1/storage", get(storage::get))
+        .route("/api/v1/sites/{site}/devices", get(devices::list))
+        .route(
+            "/api/v1/sites/{site}/devices/{key}",
+            axum::routing::patch(devices::patch),
+        )
         .route("/api/v1/alerts", get(alerts::list))
         .route(
             "/api/v1/alerts/{fingerprint}/ack",

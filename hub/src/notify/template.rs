@@ -138,6 +138,15 @@ pub fn severity(s: Severity, lang: Lang) -> &'static str {
 }
 
 /// What the alert says, in a few words (a resolved metric without its comparison).
+/// `: <mac> <ip> <name>` of a LAN device alert, from its detail.
+fn device(a: &Alert) -> String {
+    a.detail
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
+}
+
 fn headline(a: &Alert, lang: Lang, resolved: bool) -> String {
     let fr = lang == Lang::Fr;
     let label = |k: &str| a.labels.get(k).map(String::as_str).unwrap_or("");
@@ -186,10 +195,10 @@ fn headline(a: &Alert, lang: Lang, resolved: bool) -> String {
             };
             format!("Raspberry Pi {flag}")
         }
-        RuleKind::LanDeviceNew if fr => "nouvel appareil sur le réseau".into(),
-        RuleKind::LanDeviceNew => "new device on the LAN".into(),
-        RuleKind::LanDeviceGone if fr => "appareil disparu du réseau".into(),
-        RuleKind::LanDeviceGone => "device gone from the LAN".into(),
+        RuleKind::LanDeviceNew if fr => format!("nouvel appareil sur le réseau{}", device(a)),
+        RuleKind::LanDeviceNew => format!("new device on the LAN{}", device(a)),
+        RuleKind::LanDeviceGone if fr => format!("appareil disparu du réseau{}", device(a)),
+        RuleKind::LanDeviceGone => format!("device gone from the LAN{}", device(a)),
         RuleKind::AgentRebooted if fr => "nœud redémarré".into(),
         RuleKind::AgentRebooted => "node rebooted".into(),
         RuleKind::ClockSkew if fr => format!("horloge décalée de {value} s"),

@@ -229,6 +229,11 @@ pub fn retention_step(
         now_ms - retention.event_ms,
     )?;
     delete(
+        "DELETE FROM device_events WHERE rowid IN (
+             SELECT rowid FROM device_events WHERE ts_ms < ?1 LIMIT ?2)",
+        now_ms - retention.event_ms,
+    )?;
+    delete(
         "DELETE FROM site_events WHERE rowid IN (
              SELECT rowid FROM site_events WHERE ts_ms < ?1 LIMIT ?2)",
         now_ms - retention.event_ms,

@@ -26,8 +26,8 @@ use rusqlite::{Connection, OpenFlags};
 pub use maintain::Retention;
 pub use query::{AggKind, RangeAnswer, RangeQuery, Tier};
 pub use read::{
-    NodeDetail, NodeRow, SeriesName, StorageStats, alert_history, live_silences, load_nodes,
-    node_detail, open_alerts, storage_stats,
+    NodeDetail, NodeRow, SeriesName, StorageStats, alert_history, live_silences, load_devices,
+    load_nodes, node_detail, open_alerts, site_devices, storage_stats,
 };
 pub use writer::{Committed, WriteOp, WriterConfig, WriterHandle, spawn_writer};
 

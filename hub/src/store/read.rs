@@ -255,3 +255,28 @@ pub fn alert_history(
         .filter_map(|j| serde_json::from_str(&j).ok())
         .collect())
 }
+
+/// Every device of the inventory, for restoring it at start-up: (site, device).
+pub fn load_devices(
+    conn: &Connection,
+) -> Result<Vec<(String, crate::inventory::Device)>, StoreError> {
+    let mut stmt = conn.prepare("SELECT site, json FROM devices ORDER BY site, key")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    Ok(rows
+        .filter_map(|r| r.ok())
+        .filter_map(|(site, j)| serde_json::from_str(&j).ok().map(|d| (site, d)))
+        .collect())
+}
+
+/// The devices of one site, for the API.
+pub fn site_devices(
+    conn: &Connection,
+    site: &str,
+) -> Result<Vec<crate::inventory::Device>, StoreError> {
+    let mut stmt = conn.prepare("SELECT json FROM devices WHERE site = ?1 ORDER BY key")?;
+    let rows = stmt.query_map([site], |r| r.get::<_, String>(0))?;
+    Ok(rows
+        .filter_map(|r| r.ok())
+        .filter_map(|j| serde_json::from_str(&j).ok())
+        .collect())
+}

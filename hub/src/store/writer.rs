@@ -79,6 +79,16 @@ pub enum WriteOp {
         at_ms: u64,
         status: &'static str,
     },
+    /// A device of the LAN inventory in its latest state.
+    Device {
+        site: SiteId,
+        device: Box<crate::inventory::Device>,
+    },
+    /// A device appeared, went or came back.
+    DeviceEvent {
+        at_ms: u64,
+        event: Box<crate::alert::LanEvent>,
+    },
     /// Wakes the writer so background steps run while no data arrives.
     Tick,
 }
@@ -514,6 +524,40 @@ fn apply_op(
     let nodes = &mut *caches.nodes;
     match op {
         WriteOp::Tick => {}
+        WriteOp::Device { site, device } => {
+            let json =
+                serde_json::to_string(&device).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.prepare_cached(
+                "INSERT INTO devices (site, key, present, last_seen_ms, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (site, key) DO UPDATE SET present = excluded.present,
+                 last_seen_ms = excluded.last_seen_ms, json = excluded.json",
+            )?
+            .execute(params![
+                site.as_str(),
+                device.key,
+                device.present,
+                device.last_seen_ms as i64,
+                json
+            ])?;
+        }
+        WriteOp::DeviceEvent { at_ms, event } => {
+            let kind = match event.change {
+                crate::alert::LanChange::New => "new",
+                crate::alert::LanChange::Gone => "gone",
+                crate::alert::LanChange::Back => "back",
+            };
+            tx.prepare_cached(
+                "INSERT INTO device_events (site, key, ts_ms, kind, ip) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                event.site.as_str(),
+                event.mac,
+                at_ms as i64,
+                kind,
+                event.ip
+            ])?;
+        }
         WriteOp::SiteStatus {
             site,
             at_ms,
