@@ -96,6 +96,31 @@ pub struct HubConfig {
     /// `[inventory]`: the LAN device inventory fed by agents' scans.
     #[serde(default)]
     pub inventory: InventoryConfig,
+    /// `[embedded-broker]`: limits of the embedded broker.
+    #[serde(default)]
+    pub embedded_broker: EmbeddedBrokerConfig,
+}
+
+/// `[embedded-broker]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct EmbeddedBrokerConfig {
+    /// Most MQTT connections open at once (agents, the hub's own, other clients); beyond it
+    /// clients are refused with CONNACK 3 and retry.
+    #[serde(default = "d_max_connections")]
+    pub max_connections: usize,
+}
+
+fn d_max_connections() -> usize {
+    10_000
+}
+
+impl Default for EmbeddedBrokerConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: d_max_connections(),
+        }
+    }
 }
 
 /// `[inventory]`.
@@ -317,6 +342,14 @@ impl HubConfig {
             ));
         }
         self.retention.validate()?;
+        if !(2..=sitewatch_broker::config::MAX_CONNECTIONS_LIMIT)
+            .contains(&self.embedded_broker.max_connections)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "[embedded-broker] max-connections must be between 2 and {}",
+                sitewatch_broker::config::MAX_CONNECTIONS_LIMIT
+            )));
+        }
         if self.inventory.absent_after_s == 0 {
             return Err(ConfigError::Invalid(
                 "[inventory] absent-after-s must be at least 1 (1800 by default)".into(),

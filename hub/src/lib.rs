@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod inventory;
 pub mod mqtt;
 pub mod notify;
+pub mod probe;
 pub mod state;
 pub mod store;
 
@@ -51,12 +52,14 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     // MQTT: embedded broker or an external one. The embedded broker holds agents back until
     // the hub has subscribed, so what they send right after a hub restart reaches it.
     let (subscribed_tx, subscribed_rx) = watch::channel(false);
+    let mut probe_target: Option<SocketAddr> = None;
     let (host, port) = match &config.broker {
         Some(url) => (url.host().to_owned(), url.port()),
         None => {
             let broker = sitewatch_broker::start_gated(
                 sitewatch_broker::BrokerConfig {
                     listen: config.mqtt_listen,
+                    max_connections: config.embedded_broker.max_connections,
                     ..Default::default()
                 },
                 Some(sitewatch_broker::Gate {
@@ -75,6 +78,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             })?;
             let addr = broker.local_addr();
             tracing::info!(%addr, "embedded MQTT broker listening");
+            probe_target = Some(addr);
             tracker.spawn(broker.join());
             let ip = if addr.ip().is_unspecified() {
                 match addr {
@@ -222,6 +226,24 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             )
         })?;
     tracing::info!(addr = %listener.local_addr()?, "dashboard and API listening: http://{}", listener.local_addr()?);
+    // Self-probe of the embedded broker's public listener.
+    let fatal = CancellationToken::new();
+    let (probe_tx, probe_rx) = watch::channel(true);
+    if let Some(addr) = probe_target {
+        let addr = if addr.ip().is_unspecified() {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+        } else {
+            addr
+        };
+        tracker.spawn(probe::run(
+            addr,
+            format!("{HUB_CLIENT_PREFIX}probe-{}", std::process::id()),
+            (probe::EVERY, probe::TIMEOUT),
+            probe_tx,
+            fatal.clone(),
+            front.clone(),
+        ));
+    }
     let app = api::app(
         api::AppState::new(
             reader,
@@ -231,7 +253,8 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             storage_health,
             retention,
         )
-        .with_alerts(alerts_rx, commands_tx),
+        .with_alerts(alerts_rx, commands_tx)
+        .with_broker_probe(probe_rx),
     );
     let http_stop = front.clone();
     tracker.spawn(async move {
@@ -257,7 +280,10 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     };
     tracker.close();
 
-    shutdown.cancelled().await;
+    let fatal_reason = tokio::select! {
+        _ = shutdown.cancelled() => None,
+        _ = fatal.cancelled() => Some("the embedded MQTT broker stopped accepting connections"),
+    };
     tracing::info!("shutting down");
     agent_stop.cancel();
     if let Some(agent) = local_agent
@@ -273,7 +299,10 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     let _ = tokio::task::spawn_blocking(move || writer.thread.join()).await;
     tracker.wait().await;
     tracing::info!("stopped");
-    Ok(())
+    match fatal_reason {
+        Some(why) => anyhow::bail!("{why}; see the log above"),
+        None => Ok(()),
+    }
 }
 
 /// Wakes the writer every few seconds so rollups and retention run when no data arrives.

@@ -136,3 +136,16 @@ async fn dashboard_assets_are_served() {
             .is_ok_and(|c| c.starts_with("text/javascript"))
     );
 }
+
+#[tokio::test]
+async fn healthz_is_503_while_the_broker_self_probe_fails() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (probe_tx, probe_rx) = watch::channel(false);
+    let s = state(&dir).with_broker_probe(probe_rx);
+    let (code, body) = get(&s, "/healthz").await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["status"], "broker_unavailable");
+    probe_tx.send_replace(true);
+    let (code, _) = get(&s, "/healthz").await;
+    assert_eq!(code, StatusCode::OK);
+}

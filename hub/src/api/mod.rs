@@ -43,6 +43,8 @@ pub struct AppState {
     pub alerts: watch::Receiver<Arc<crate::alerting::AlertsView>>,
     /// Requests to the alert engine; `None` when alerting is not running (API tests).
     pub alert_commands: Option<tokio::sync::mpsc::Sender<crate::alerting::Command>>,
+    /// False while the self-probe cannot connect to the embedded broker.
+    pub broker_healthy: watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -64,7 +66,14 @@ impl AppState {
             stats_cache: Arc::new(Mutex::new(None)),
             alerts: watch::channel(Arc::default()).1,
             alert_commands: None,
+            broker_healthy: watch::channel(true).1,
         }
+    }
+
+    /// Connects the embedded broker's self-probe (see `crate::probe`).
+    pub fn with_broker_probe(mut self, healthy: watch::Receiver<bool>) -> Self {
+        self.broker_healthy = healthy;
+        self
     }
 
     /// Connects the alert views and commands of a running ingest task.
@@ -114,17 +123,36 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// 200 while the hub works (storage trouble is reported but the hub still serves); 503
+/// when its embedded broker stopped accepting connections.
 async fn healthz(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> Json<serde_json::Value> {
+) -> (axum::http::StatusCode, Json<serde_json::Value>) {
     use std::sync::atomic::Ordering::Relaxed;
     let storage = state.storage.borrow().state;
-    Json(json!({
-        "status": if storage == StorageState::Ok { "ok" } else { "degraded" },
-        "storage": storage.as_str(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "mqtt_connected": *state.mqtt_connected.borrow(),
-        "messages_received": state.stats.received.load(Relaxed),
-        "messages_malformed": state.stats.malformed.load(Relaxed),
-    }))
+    let broker_ok = *state.broker_healthy.borrow();
+    let status = if !broker_ok {
+        "broker_unavailable"
+    } else if storage == StorageState::Ok {
+        "ok"
+    } else {
+        "degraded"
+    };
+    let code = if broker_ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(json!({
+            "status": status,
+            "broker_accepting": broker_ok,
+            "storage": storage.as_str(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "mqtt_connected": *state.mqtt_connected.borrow(),
+            "messages_received": state.stats.received.load(Relaxed),
+            "messages_malformed": state.stats.malformed.load(Relaxed),
+        })),
+    )
 }
