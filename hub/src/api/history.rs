@@ -116,9 +116,9 @@ pub async fn series(
         None => AggKind::Avg,
     };
     let max_points = q.max_points.unwrap_or(DEFAULT_MAX_POINTS);
-    if !(1..=MAX_POINTS_LIMIT).contains(&max_points) {
+    if !(2..=MAX_POINTS_LIMIT).contains(&max_points) {
         return Err(ApiError::BadRequest(format!(
-            "max_points must be between 1 and {MAX_POINTS_LIMIT}"
+            "max_points must be between 2 and {MAX_POINTS_LIMIT}"
         )));
     }
     let rq = query::RangeQuery {

@@ -9,7 +9,7 @@ mod events;
 mod history;
 mod nodes;
 mod storage;
-mod timeparam;
+pub mod timeparam;
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

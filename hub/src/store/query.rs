@@ -121,7 +121,8 @@ pub fn plan(
     retention: &Retention,
 ) -> Plan {
     let range = (to_ms - from_ms).max(1);
-    let max_points = max_points.max(1);
+    // Two points at least: a range across a bucket boundary always touches two buckets.
+    let max_points = max_points.max(2);
     let min_step = (range + max_points - 1) / max_points;
     let step = step_ms.unwrap_or(0).max(min_step).max(1000);
     let width = |t: Tier| t.rollup_s().map_or(raw_interval_ms.max(1000), |s| s * 1000);
@@ -144,13 +145,13 @@ pub fn plan(
         i += 1;
     }
     let tier = tiers[i];
-    // Buckets are aligned to multiples of the step: raise it until the range touches at
-    // most `max_points` of them.
+    // Buckets are aligned to multiples of the step, so a range touches at most
+    // range / step + 2 of them: a step of at least range / (max_points - 1) keeps the
+    // answer within max_points whatever the alignment.
     let grain = tier.rollup_s().map_or(1000, |s| s * 1000);
-    let mut step = (step + grain - 1) / grain * grain;
-    while to_ms.div_euclid(step) - from_ms.div_euclid(step) + 1 > max_points {
-        step += grain;
-    }
+    let fit = (range + max_points - 2) / (max_points - 1);
+    let step = step.max(fit);
+    let step = (step + grain - 1) / grain * grain;
     Plan {
         tier,
         step_ms: step,
@@ -476,6 +477,23 @@ mod tests {
         assert_eq!((f.tier, f.step_ms), (Tier::Minute, 300_000));
         // Too fine a step is raised so the answer stays under max points.
         assert_eq!(p(30 * D, Some(60_000)).step_ms, H);
+    }
+
+    #[test]
+    fn any_range_fits_the_points_asked_for() {
+        // Found by fuzzing: a range across zero with one point asked for looped for ever.
+        let now = 1_800_000_000_000;
+        let r = Retention::default();
+        for (from, to, mp) in [
+            (now - 30_001 * D, now - 1_700_000, 1),
+            (-(1 << 50), 1 << 50, 2),
+            (now - 1, now, 2000),
+            (now - 40 * D, now - 39 * D, 7),
+        ] {
+            let plan = plan(from, to, Some(1), mp, 10_000, now, &r);
+            let buckets = to.div_euclid(plan.step_ms) - from.div_euclid(plan.step_ms) + 1;
+            assert!(buckets <= mp.max(2), "{plan:?}: {buckets} buckets for {mp}");
+        }
     }
 
     #[test]
