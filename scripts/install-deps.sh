@@ -2,14 +2,17 @@
 # Installs what building and testing sitewatch needs on Debian/Ubuntu, idempotently.
 #   scripts/install-deps.sh           build prerequisites only (Rust toolchain, C compiler)
 #   scripts/install-deps.sh --test    also the test prerequisites (mosquitto, mosquitto-clients,
-#                                     python3-aiosmtpd)
+#                                     python3-aiosmtpd; for the scanner lab of scripts/lab.sh:
+#                                     iproute2, python3, util-linux's setpriv)
 #   scripts/install-deps.sh --cross   also what cross/build.sh and the qemu tests need: the
 #                                     aarch64/x86_64 musl rust targets, Debian's aarch64 C cross
 #                                     compiler (for ring), rust-src plus zig and cargo-zigbuild
 #                                     from PyPI (armv7/armv6: rustup has no std for them) and
 #                                     qemu-user-static
 #   scripts/install-deps.sh --bench   also what bench/footprint.sh compares against:
-#                                     collectd-core and mosquitto
+#                                     collectd-core and mosquitto; and bench/scan.sh's peers
+#                                     fping, nmap and arp-scan (plus the lab's iproute2 and
+#                                     python3)
 # Flags combine (scripts/test.sh passes --test --cross). Safe to re-run: it installs only
 # what is missing, and any install that fails fails the script.
 set -eu
@@ -44,6 +47,11 @@ if [ "$want_test" -eq 1 ] || [ "$want_bench" -eq 1 ]; then
     need_pkg mosquitto
     need_pkg mosquitto-clients
     need_pkg python3-aiosmtpd # the SMTP server of hub/tests/notify_email.rs
+    # The scanner lab (scripts/lab.sh, agent/tests/scan_lab.rs): namespaces, veths and a
+    # bridge; the late hosts' responder; setpriv to run the agent unprivileged.
+    need_pkg iproute2
+    need_pkg python3
+    need_pkg util-linux
 fi
 if [ "$want_cross" -eq 1 ]; then
     need_pkg gcc-aarch64-linux-gnu
@@ -56,6 +64,12 @@ fresh_collectd=0
 if [ "$want_bench" -eq 1 ]; then
     dpkg -s collectd-core >/dev/null 2>&1 || fresh_collectd=1
     need_pkg collectd-core
+    # bench/scan.sh: the sweep's peers, and the lab they run in.
+    need_pkg fping
+    need_pkg nmap
+    need_pkg arp-scan
+    need_pkg iproute2
+    need_pkg python3
 fi
 
 if [ -n "$missing" ]; then

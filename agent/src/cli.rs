@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::{AgentConfig, ConfigError, DEFAULT_CONFIG_PATH, Overrides, PartialConfig};
+use crate::scan::ScanConfig;
 
 /// Environment variable holding the MQTT username.
 pub const ENV_USERNAME: &str = "SITEWATCH_MQTT_USERNAME";
@@ -69,6 +70,21 @@ pub enum Command {
     /// URL, ranges, TLS files, outbox, checks), print a one-line summary and exit: 0 when
     /// valid, 78 when not (the message names the key and why). For systemd's ExecStartPre.
     Validate,
+    /// Run one LAN scan of the networks in [scan] (or those given with --network), print
+    /// the result as JSON (the `scan` payload) and exit. Needs no broker and no site. Exit
+    /// codes: 0 done, 1 cannot ping (the message says how to allow it), 78 bad [scan].
+    Scan(ScanArgs),
+}
+
+/// Flags of `scan`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ScanArgs {
+    /// Network to scan instead of [scan] networks (repeatable), e.g. 192.168.1.0/24
+    #[arg(long = "network", value_name = "CIDR")]
+    pub networks: Vec<String>,
+    /// Allow networks larger than /22 (as allow-large = true in [scan])
+    #[arg(long)]
+    pub allow_large: bool,
 }
 
 const ENV_HELP: &str = "Environment: SITEWATCH_CONFIG, SITEWATCH_BROKER, SITEWATCH_SITE, \
@@ -104,6 +120,44 @@ impl Cli {
     /// Reads the config file (if any), lays the overrides over it and validates the result.
     pub fn load_config(&self) -> Result<AgentConfig, ConfigError> {
         load_with(self.config_path().as_deref(), self.overrides())
+    }
+
+    /// The `[scan]` section for the `scan` command: the config file's (if any; nothing
+    /// else in it needs to be valid), with `--network` and `--allow-large` laid over it.
+    pub fn scan_config(&self, args: &ScanArgs) -> Result<ScanConfig, ConfigError> {
+        let (mut scan, origin) = match self.config_path() {
+            Some(path) => (
+                PartialConfig::load(&path)?.scan.unwrap_or_default(),
+                format!("config file {}", path.display()),
+            ),
+            None => (
+                ScanConfig::default(),
+                "configuration (no config file)".to_owned(),
+            ),
+        };
+        let invalid = |key, problem| ConfigError::Invalid {
+            origin: origin.clone(),
+            key,
+            problem,
+        };
+        if !args.networks.is_empty() {
+            scan.networks = args
+                .networks
+                .iter()
+                .map(|n| n.parse().map_err(|p| invalid("--network", p)))
+                .collect::<Result<_, _>>()?;
+        }
+        scan.allow_large |= args.allow_large;
+        crate::scan::config::validate_scan(&scan).map_err(|(key, p)| invalid(key, p))?;
+        if !scan.enabled() {
+            return Err(invalid(
+                "scan.networks",
+                "nothing to scan; set networks = [\"192.168.1.0/24\"] in [scan] or pass \
+                 --network CIDR"
+                    .into(),
+            ));
+        }
+        Ok(scan)
     }
 }
 
@@ -178,6 +232,37 @@ mod tests {
         assert!(matches!(c.command, Some(Command::Validate)));
         assert_eq!(c.config.as_deref(), Some(Path::new("/x.toml")));
         assert_eq!(c.site.as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn scan_takes_networks_and_checks_their_size() {
+        let c = cli(&[
+            "scan",
+            "--network",
+            "10.231.0.0/24",
+            "--network",
+            "10.231.1.0/24",
+        ]);
+        let Some(Command::Scan(args)) = &c.command else {
+            panic!("not a scan command: {c:?}");
+        };
+        let scan = c.scan_config(args).unwrap();
+        assert_eq!(scan.networks.len(), 2);
+
+        let c = cli(&["scan", "--network", "10.0.0.0/16"]);
+        let Some(Command::Scan(args)) = &c.command else {
+            panic!();
+        };
+        let err = c.scan_config(args).unwrap_err().to_string();
+        assert!(
+            err.contains("`scan.networks`") && err.contains("allow-large"),
+            "{err}"
+        );
+        let c = cli(&["scan", "--network", "10.0.0.0/16", "--allow-large"]);
+        let Some(Command::Scan(args)) = &c.command else {
+            panic!();
+        };
+        assert!(c.scan_config(args).is_ok());
     }
 
     #[test]

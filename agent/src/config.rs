@@ -21,6 +21,7 @@ pub use crate::broker_url::{BrokerUrl, BrokerUrlError};
 pub use crate::checks::CheckConfig;
 pub use crate::collect::filesystems::FilesystemsConfig;
 pub use crate::outbox::OutboxConfig;
+pub use crate::scan::{ProbesConfig, ScanConfig};
 pub use crate::tls::TlsConfig;
 
 /// Where the agent looks for its config file when `--config` is not given.
@@ -73,6 +74,11 @@ pub struct AgentConfig {
     pub outbox: OutboxConfig,
     /// `[tls]`: certificates for `mqtts://` brokers.
     pub tls: TlsConfig,
+    /// `[scan]`: LAN scans; scans nothing unless it names networks.
+    pub scan: ScanConfig,
+    /// `[probes]`: latency probes run with every metrics sample; `None` (neither a
+    /// `[probes]` nor a `[scan]` section): no probes.
+    pub probes: Option<ProbesConfig>,
 }
 
 impl fmt::Debug for AgentConfig {
@@ -92,6 +98,8 @@ impl fmt::Debug for AgentConfig {
             .field("checks", &self.checks)
             .field("outbox", &self.outbox)
             .field("tls", &self.tls)
+            .field("scan", &self.scan)
+            .field("probes", &self.probes)
             .finish()
     }
 }
@@ -114,6 +122,8 @@ impl AgentConfig {
             checks: Vec::new(),
             outbox: OutboxConfig::default(),
             tls: TlsConfig::default(),
+            scan: ScanConfig::default(),
+            probes: None,
         }
     }
 
@@ -209,6 +219,8 @@ pub struct PartialConfig {
     pub checks: Option<Vec<CheckConfig>>,
     pub outbox: Option<OutboxConfig>,
     pub tls: Option<TlsConfig>,
+    pub scan: Option<ScanConfig>,
+    pub probes: Option<ProbesConfig>,
 }
 
 /// Values given on the command line or in the environment; each `Some` replaces the file's.
@@ -324,6 +336,13 @@ impl PartialConfig {
             checks: self.checks.unwrap_or_default(),
             outbox: self.outbox.unwrap_or_default(),
             tls: self.tls.unwrap_or_default(),
+            // Probes run when asked for, and to the gateway by default alongside a scanner.
+            probes: match (self.probes, &self.scan) {
+                (Some(probes), _) => Some(probes),
+                (None, Some(_)) => Some(ProbesConfig::default()),
+                (None, None) => None,
+            },
+            scan: self.scan.unwrap_or_default(),
         };
         validate::sections(origin, &config)?;
         Ok(config)

@@ -266,3 +266,83 @@ fn deserializes_as_a_section_of_another_config() {
         .unwrap_or_default();
     assert!(e.contains("nope"), "{e}");
 }
+
+#[test]
+fn scan_and_probe_keys_are_read() {
+    let c = AgentConfig::from_toml_str(&format!(
+        "{MIN}metrics-interval-s = 10\n\
+         [scan]\nnetworks = [\"192.168.1.0/24\", \"10.0.0.0/16\"]\ninterval-s = 300\n\
+         concurrency = 64\nrate-per-s = 500\ntimeout-ms = 800\nretries = 2\n\
+         reverse-dns = true\ntcp-ports = [22, 80]\nallow-large = true\n\
+         oui-file = \"/opt/oui.txt\"\n\
+         [probes]\ntargets = [\"gateway\", \"1.1.1.1\"]\ncount = 3\ninterval-ms = 100\n\
+         timeout-ms = 500\n"
+    ))
+    .unwrap();
+    let s = &c.scan;
+    assert_eq!(s.networks.len(), 2);
+    assert_eq!(
+        (
+            s.interval_s,
+            s.concurrency,
+            s.rate_per_s,
+            s.timeout_ms,
+            s.retries
+        ),
+        (300, 64, 500, 800, 2)
+    );
+    assert!(s.reverse_dns && s.allow_large);
+    assert_eq!(s.tcp_ports, [22, 80]);
+    assert_eq!(s.oui_file, std::path::Path::new("/opt/oui.txt"));
+    let p = c.probes.as_ref().unwrap();
+    assert_eq!((p.count, p.interval_ms, p.timeout_ms), (3, 100, 500));
+    assert_eq!(p.targets().len(), 2);
+    assert!(
+        c.summary()
+            .contains("LAN scan of 192.168.1.0/24 10.0.0.0/16 every 300 s")
+    );
+    assert!(c.summary().contains("latency probes to gateway 1.1.1.1"));
+}
+
+#[test]
+fn the_scanner_is_off_and_probes_follow_the_sections() {
+    let c = AgentConfig::from_toml_str(MIN).unwrap();
+    assert!(!c.scan.enabled());
+    assert_eq!(c.probes, None, "no section, no probes");
+
+    // A [scan] section alone probes the gateway with the defaults.
+    let c = AgentConfig::from_toml_str(&format!("{MIN}[scan]\n")).unwrap();
+    assert!(!c.scan.enabled());
+    let p = c.probes.unwrap();
+    assert_eq!(p, crate::scan::ProbesConfig::default());
+    assert_eq!(p.targets(), [crate::scan::ProbeTarget::Gateway]);
+
+    // `targets = []` turns them off.
+    let c = AgentConfig::from_toml_str(&format!("{MIN}[probes]\ntargets = []\n")).unwrap();
+    assert!(c.probes.unwrap().targets().is_empty());
+}
+
+#[test]
+fn scan_mistakes_name_their_key() {
+    let e = err(&format!("{MIN}[scan]\nnetworks = [\"10.0.0.0/16\"]\n"));
+    assert!(
+        e.contains("`scan.networks`") && e.contains("allow-large"),
+        "{e}"
+    );
+    let e = err(&format!("{MIN}[scan]\nnetworks = [\"192.168.1.7/24\"]\n"));
+    assert!(
+        e.contains("scan.networks") && e.contains("did you mean 192.168.1.0/24"),
+        "{e}"
+    );
+    let e = err(&format!("{MIN}[scan]\nnetwork = [\"192.168.1.0/24\"]\n"));
+    assert!(e.contains("unknown field `network`"), "{e}");
+    let e = err(&format!("{MIN}[scan]\nretries = -1\n"));
+    assert!(e.contains("scan.retries"), "{e}");
+    let e = err(&format!("{MIN}metrics-interval-s = 1\n[probes]\n"));
+    assert!(
+        e.contains("`probes.count`") && e.contains("metrics-interval-s"),
+        "{e}"
+    );
+    let e = err(&format!("{MIN}[probes]\ntargets = [\"no such host!\"]\n"));
+    assert!(e.contains("`probes.targets`"), "{e}");
+}

@@ -9,6 +9,7 @@
 //! [`outbox`] (unacknowledged messages, spill file); the MQTT side in [`connection`]
 //! (in-flight window), [`link`] (options, event-loop task), [`backoff`] (jittered
 //! reconnects), [`tls`] (rustls) and [`topics`]; [`reload`] decides what a SIGHUP changes.
+//! The LAN scanner and latency probes live in [`scan`].
 
 pub mod backoff;
 pub mod broker_url;
@@ -22,6 +23,7 @@ pub mod link;
 pub mod outbox;
 pub mod publisher;
 pub mod reload;
+pub mod scan;
 pub mod session;
 pub mod tls;
 pub mod topics;

@@ -48,6 +48,10 @@ fn main() -> ExitCode {
         };
     }
 
+    if let Some(Command::Scan(args)) = &cli.command {
+        return scan(&cli, args);
+    }
+
     let config = match cli.load_config() {
         Ok(config) => config,
         Err(err) => {
@@ -82,6 +86,24 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `scan`: one LAN scan printed as JSON; exit 78 for a bad [scan], 1 when it cannot run.
+fn scan(cli: &Cli, args: &sitewatch_agent::cli::ScanArgs) -> ExitCode {
+    let config = match cli.scan_config(args) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("sitewatch-agent: error: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match sitewatch_agent::scan::scan_once_blocking(&config) {
+        Ok(json) => out(&format!("{json}\n")),
+        Err(err) => {
+            eprintln!("sitewatch-agent: error: {err:#}");
             ExitCode::FAILURE
         }
     }

@@ -7,6 +7,9 @@
 //! built. Heartbeats are liveness, not data: they are not kept, and not sent while
 //! disconnected. Each message carries a `seq_floor` computed when it is sent, so the hub's
 //! ack watermark can pass the seqs the agent no longer holds (heartbeats, dropped messages).
+//!
+//! LAN scans run in their own task ([`ScanTask`]) and arrive here over a channel, to be
+//! numbered and kept like metrics; latency probes run next to the checks of each sample.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sitewatch_proto::{Ack, Heartbeat, Metrics, NodeId, Status, payload::CheckResult};
+use sitewatch_proto::{Ack, Heartbeat, Metrics, NodeId, Probe, Scan, Status, payload::CheckResult};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -25,6 +28,8 @@ use crate::config::AgentConfig;
 use crate::connection::{Connection, with_seq_floor};
 use crate::link::{Ending, LinkEvent, MAX_PACKET_BYTES, OFFLINE};
 use crate::outbox::{Kind, Message, Outbox};
+use crate::scan::Prober;
+use crate::scan::schedule::ScanTask;
 use crate::session::{Session, now_ms};
 use crate::topics::Topics;
 
@@ -60,26 +65,30 @@ pub async fn run_with_reload(
             },
             _ = agent.heartbeat.tick() => agent.send_heartbeat(),
             _ = agent.metrics.tick() => agent.sample(),
-            checks = async {
+            (checks, probes) = async {
                 match agent.preparing.as_mut() {
-                    Some(p) => (&mut p.checks).await,
+                    Some(p) => (&mut p.extras).await,
                     None => std::future::pending().await,
                 }
             } => {
                 if let Some(p) = agent.preparing.take() {
-                    agent.finish_sample(p.sample, checks);
+                    agent.finish_sample(p.sample, checks, probes);
                 }
             }
+            Some(scan) = agent.scans.recv() => agent.store_scan(scan),
         }
     }
     agent.stop().await;
     Ok(())
 }
 
-/// A metrics sample waiting for its checks.
+/// What a sample waits for: its checks' results and its latency probes.
+type Extras = Pin<Box<dyn Future<Output = (Vec<CheckResult>, Vec<Probe>)> + Send>>;
+
+/// A metrics sample waiting for its checks and latency probes.
 struct Preparing {
     sample: Metrics,
-    checks: Pin<Box<dyn Future<Output = Vec<CheckResult>> + Send>>,
+    extras: Extras,
 }
 
 struct Agent {
@@ -99,6 +108,13 @@ struct Agent {
     preparing: Option<Preparing>,
     /// Last time the hub's ack freed outbox messages (or the connection came up).
     ack_progress: Instant,
+    /// The periodic LAN scan, when `[scan]` names networks.
+    scanner: Option<ScanTask>,
+    /// Where the scan task sends its results (kept to start a new task on reload).
+    scans_tx: mpsc::Sender<Scan>,
+    scans: mpsc::Receiver<Scan>,
+    /// Latency probes, when `[probes]` or `[scan]` is configured.
+    prober: Option<Prober>,
 }
 
 impl Agent {
@@ -117,6 +133,12 @@ impl Agent {
         let outbox = Outbox::open(&config.outbox);
         let conn = Connection::open(&config, &topics.client_id, &topics.status)?;
         let (heartbeat, metrics) = timers(&config);
+        let (scans_tx, scans) = mpsc::channel(2);
+        let scanner = config
+            .scan
+            .enabled()
+            .then(|| ScanTask::spawn(config.scan.clone(), scans_tx.clone()));
+        let prober = config.probes.clone().map(Prober::new);
         Ok(Self {
             tls_fingerprint: crate::tls::fingerprint(&config.tls),
             session_id: Arc::from(session.id()),
@@ -131,6 +153,10 @@ impl Agent {
             metrics,
             preparing: None,
             ack_progress: Instant::now(),
+            scanner,
+            scans_tx,
+            scans,
+            prober,
         })
     }
 
@@ -231,23 +257,46 @@ impl Agent {
             return;
         }
         let sample = self.collector.sample(&self.session);
-        if self.config.checks.is_empty() {
-            return self.finish_sample(sample, Vec::new());
+        let probes = self.prober.as_mut().and_then(Prober::round);
+        if self.config.checks.is_empty() && probes.is_none() {
+            return self.finish_sample(sample, Vec::new(), Vec::new());
         }
         let checks = self.config.checks.clone();
         self.preparing = Some(Preparing {
             sample,
-            checks: Box::pin(async move { crate::checks::run_all(&checks).await }),
+            extras: Box::pin(async move {
+                let probes = async {
+                    match probes {
+                        Some(round) => round.await,
+                        None => Vec::new(),
+                    }
+                };
+                tokio::join!(crate::checks::run_all(&checks), probes)
+            }),
         });
     }
 
-    fn finish_sample(&mut self, mut sample: Metrics, checks: Vec<CheckResult>) {
+    fn finish_sample(&mut self, mut sample: Metrics, checks: Vec<CheckResult>, probes: Vec<Probe>) {
         sample.checks = checks;
+        sample.probes = probes;
         sample.outbox_dropped = Some(self.outbox.dropped());
         sample.seq_floor = None;
         // Tests (hub/tests/outage.rs) read this line to know every sample taken.
         debug!(seq = sample.seq, "metrics sample taken");
         self.store(Kind::Metrics, sample.seq, serde_json::to_vec(&sample));
+    }
+
+    /// Numbers a finished LAN scan and keeps it like a metrics sample.
+    fn store_scan(&mut self, mut scan: Scan) {
+        scan.session = self.session.id().to_owned();
+        scan.seq = self.session.next_seq();
+        scan.seq_floor = None;
+        debug!(
+            seq = scan.seq,
+            hosts = scan.hosts.len(),
+            "scan result queued"
+        );
+        self.store(Kind::Scan, scan.seq, serde_json::to_vec(&scan));
     }
 
     /// Puts a data message into the outbox and sends what the window allows.
@@ -354,6 +403,17 @@ impl Agent {
                     warn!(cause = %err, "cannot apply the new [filesystems]; keeping the old filter")
                 }
             }
+        }
+        if new.scan != self.config.scan {
+            // Dropping the old task stops it (a scan in progress is abandoned).
+            self.scanner = None;
+            self.scanner = new
+                .scan
+                .enabled()
+                .then(|| ScanTask::spawn(new.scan.clone(), self.scans_tx.clone()));
+        }
+        if new.probes != self.config.probes {
+            self.prober = new.probes.clone().map(Prober::new);
         }
         self.config = new;
         if plan.intervals_changed {

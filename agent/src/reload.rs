@@ -65,6 +65,8 @@ pub fn plan(old: &AgentConfig, new: &AgentConfig) -> ReloadPlan {
     note("filesystems", old.filesystems != new.filesystems);
     note("checks", old.checks != new.checks);
     note("outbox", old.outbox != new.outbox);
+    note("scan", old.scan != new.scan);
+    note("probes", old.probes != new.probes);
     p.identity_changed = identity;
     p.reconnect = identity || link;
     p.intervals_changed = intervals;
@@ -112,6 +114,16 @@ mod tests {
         let mut new = base();
         new.tls.ca_file = Some("/etc/ca.pem".into());
         assert!(plan(&base(), &new).reconnect);
+    }
+
+    #[test]
+    fn scan_and_probes_apply_without_reconnecting() {
+        let mut new = base();
+        new.scan.networks = vec!["192.168.1.0/24".parse().unwrap()];
+        new.probes = Some(Default::default());
+        let p = plan(&base(), &new);
+        assert_eq!(p.changed, ["scan", "probes"]);
+        assert!(!p.reconnect && !p.intervals_changed);
     }
 
     #[test]

@@ -73,7 +73,18 @@ pub(super) fn sections(origin: &str, c: &AgentConfig) -> Result<(), ConfigError>
     crate::checks::validate(&c.checks).map_err(|problem| ConfigError::Checks {
         origin: origin.to_owned(),
         problem,
-    })
+    })?;
+    let invalid = |(key, problem)| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        key,
+        problem,
+    };
+    crate::scan::config::validate_scan(&c.scan).map_err(invalid)?;
+    if let Some(probes) = &c.probes {
+        crate::scan::probe_config::validate_probes(probes, c.metrics_interval_s)
+            .map_err(invalid)?;
+    }
+    Ok(())
 }
 
 fn outbox(origin: &str, o: &OutboxConfig) -> Result<(), ConfigError> {
@@ -160,6 +171,24 @@ pub fn summary(c: &AgentConfig) -> String {
             spill.display(),
             c.outbox.spill_max_bytes
         ));
+    }
+    if c.scan.enabled() {
+        let nets: Vec<String> = c.scan.networks.iter().map(|n| n.to_string()).collect();
+        s.push_str(&format!(
+            ", LAN scan of {} every {} s",
+            nets.join(" "),
+            c.scan.interval_s
+        ));
+    }
+    if let Some(p) = &c.probes {
+        let targets: Vec<String> = p.targets().iter().map(|t| t.label()).collect();
+        if !targets.is_empty() {
+            s.push_str(&format!(
+                ", latency probes to {} ({} echoes per sample)",
+                targets.join(" "),
+                p.count
+            ));
+        }
     }
     s
 }
