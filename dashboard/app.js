@@ -1,97 +1,129 @@
-// sitewatch dashboard: fleet view, live over Server-Sent Events (/api/v1/events).
-// Every value coming from agents is inserted with textContent, never as HTML.
-"use strict";
+// sitewatch dashboard: the shell (header, hash router, live connection). Views live in
+// fleet.js (fleet and site), node.js, alerts.js, devices.js and settings.js.
+import { t, lang, setLang, applyStatic } from "./public/i18n.js";
+import { el, store, emit, keyOf, api, refreshAges, firing, showError } from "./ui.js";
+import { mountFleet, mountSite } from "./fleet.js";
+import { mountNode } from "./node.js";
+import { mountAlerts } from "./alerts.js";
+import { mountDevices } from "./devices.js";
+import { mountSettings } from "./settings.js";
 
-const sitesEl = document.getElementById("sites");
+const main = document.getElementById("view");
 const liveEl = document.getElementById("live");
-const summaryEl = document.getElementById("summary");
-let lastNodes = [];
+let current = null;
 
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return e;
+/// "#/node/club/pi?range=24h" → {parts: ["node","club","pi"], query: URLSearchParams}
+export function route() {
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [path, q] = raw.split("?");
+  const parts = path.split("/").filter(Boolean).map((p) => { try { return decodeURIComponent(p); } catch { return p; } });
+  return { parts, query: new URLSearchParams(q || "") };
 }
 
-function ago(ms) {
-  if (ms == null) return "never";
-  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
-  if (s < 60) return s + " s ago";
-  if (s < 3600) return Math.round(s / 60) + " min ago";
-  if (s < 86400) return Math.round(s / 3600) + " h ago";
-  return Math.round(s / 86400) + " d ago";
-}
+const VIEWS = {
+  "": mountFleet, site: mountSite, node: mountNode, alerts: mountAlerts,
+  devices: mountDevices, settings: mountSettings,
+};
 
-function pct(v) { return v == null ? "–" : v.toFixed(1) + " %"; }
-function temp(v) { return v == null ? "–" : v.toFixed(1) + " °C"; }
-function uptime(s) {
-  if (s == null) return "–";
-  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
-  return d > 0 ? `${d} d ${h} h` : h > 0 ? `${h} h ${m} min` : `${m} min`;
-}
-
-function siteStatus(nodes) {
-  const off = nodes.filter(n => n.status === "offline").length;
-  if (off === 0) return "online";
-  return off === nodes.length ? "offline" : "degraded";
-}
-
-function render(nodes) {
-  lastNodes = nodes;
-  const bySite = new Map();
-  for (const n of nodes) {
-    if (!bySite.has(n.site)) bySite.set(n.site, []);
-    bySite.get(n.site).push(n);
+function render() {
+  const { parts, query } = route();
+  const mount = VIEWS[parts[0] || ""] || mountFleet;
+  if (current && current.unmount) current.unmount();
+  main.replaceChildren();
+  current = mount(main, parts.slice(1), query) || null;
+  for (const a of document.querySelectorAll("nav a")) {
+    a.classList.toggle("active", (a.getAttribute("href").slice(2) || "") === (parts[0] || ""));
   }
-  const online = nodes.filter(n => n.status === "online").length;
-  summaryEl.textContent = `${bySite.size} site(s), ${online}/${nodes.length} node(s) online`;
-  if (nodes.length === 0) {
-    sitesEl.replaceChildren(el("p", { class: "empty" }, "No node has reported yet."));
-    return;
-  }
-  const sections = [];
-  for (const [site, list] of bySite) {
-    const st = siteStatus(list);
-    const rows = list.map(n => {
-      const m = n.metrics || {};
-      return el("tr", { "data-node": n.node, "data-status": n.status },
-        el("td", {}, el("span", { class: "badge " + n.status }, n.status)),
-        el("td", { class: "node" }, n.node),
-        el("td", {}, n.hostname || "–"),
-        el("td", { class: "num" }, pct(m.cpu_pct)),
-        el("td", { class: "num" }, pct(m.mem_pct)),
-        el("td", { class: "num" }, pct(m.disk_pct)),
-        el("td", { class: "num" }, temp(m.temp_c)),
-        el("td", { class: "num" }, uptime(m.uptime_s)),
-        el("td", { class: "seen", "data-ms": n.last_seen_ms ?? "" }, ago(n.last_seen_ms)));
-    });
-    sections.push(el("section", { class: "site", "data-site": site },
-      el("h2", {}, el("span", { class: "badge " + st }, st), " ", site),
-      el("table", {},
-        el("thead", {}, el("tr", {}, ...["status", "node", "hostname", "cpu", "memory", "disk", "temp", "uptime", "last seen"].map(h => el("th", {}, h)))),
-        el("tbody", {}, ...rows))));
-  }
-  sitesEl.replaceChildren(...sections);
+  main.focus({ preventScroll: true });
+}
+
+function updateHeader() {
+  const n = firing().length;
+  const b = document.getElementById("alert-count");
+  b.textContent = n ? String(n) : "";
+  b.hidden = !n;
+  document.title = (n ? `(${n}) ` : "") + "sitewatch";
 }
 
 function setLive(ok) {
-  liveEl.textContent = ok ? "live" : "reconnecting…";
+  store.live = ok;
+  liveEl.textContent = t(ok ? "live.on" : "live.off");
   liveEl.className = "live " + (ok ? "on" : "off");
 }
 
 function connect() {
-  const es = new EventSource("/api/v1/events");
-  es.addEventListener("nodes", ev => { setLive(true); render(JSON.parse(ev.data)); });
-  es.onerror = () => setLive(false); // EventSource reconnects by itself.
+  const es = new EventSource("/api/v1/events?delta=true&alerts=true");
+  es.addEventListener("open", () => setLive(true));
+  es.addEventListener("nodes", (ev) => {
+    if (!store.nodes.size) performance.mark("sw-nodes-received");
+    setLive(true);
+    store.nodes = new Map(JSON.parse(ev.data).map((n) => [keyOf(n), n]));
+    emit("nodes", null);
+  });
+  es.addEventListener("nodes-delta", (ev) => {
+    const d = JSON.parse(ev.data);
+    const keys = new Set();
+    for (const n of d.changed) { const k = keyOf(n); store.nodes.set(k, n); keys.add(k); }
+    for (const [s, n] of d.removed) { const k = s + "/" + n; store.nodes.delete(k); keys.add(k); }
+    emit("nodes", keys);
+  });
+  es.addEventListener("alerts", (ev) => {
+    store.alerts = JSON.parse(ev.data);
+    updateHeader();
+    emit("alerts");
+  });
+  es.onerror = () => {
+    setLive(false);
+    // A closed stream after a logout or a hub restart: check the session, then retry.
+    if (es.readyState === EventSource.CLOSED) {
+      setTimeout(() => api("/api/v1/auth/me").then(connect, () => setTimeout(connect, 3000)), 1000);
+    }
+  };
 }
 
-// Keep "last seen" ages fresh between events.
-setInterval(() => {
-  for (const td of document.querySelectorAll("td.seen")) {
-    const ms = td.getAttribute("data-ms");
-    td.textContent = ago(ms === "" ? null : Number(ms));
+function header() {
+  const me = store.me;
+  const langBtn = document.getElementById("lang");
+  langBtn.textContent = t("lang.code");
+  langBtn.title = t("lang.switch");
+  const user = document.getElementById("user");
+  user.replaceChildren();
+  if (me && me.via === "session") {
+    user.append(el("span", { class: "who", title: me.role }, me.user),
+      el("button", { class: "link", type: "button", onclick: logout }, t("logout")));
   }
-}, 1000);
+  applyStatic(document.querySelector("header"));
+  setLive(store.live);
+  updateHeader();
+}
 
-connect();
+async function logout() {
+  try { await api("/api/v1/auth/logout", { method: "POST" }); } catch (e) { showError(e); }
+  location.assign("/login");
+}
+
+document.getElementById("lang").addEventListener("click", () => {
+  setLang(lang === "fr" ? "en" : "fr");
+  header();
+  render();
+});
+
+// Keep "3 min ago" fresh.
+setInterval(() => refreshAges(main), 1000);
+
+async function start() {
+  performance.mark("sw-app-start");
+  // The live stream and the identity are fetched together: the fleet shows sooner.
+  connect();
+  try {
+    store.me = await api("/api/v1/auth/me");
+  } catch (e) {
+    if (e.status !== 401) showError(e);
+    return;
+  }
+  header();
+  window.addEventListener("hashchange", render);
+  render();
+}
+
+start();

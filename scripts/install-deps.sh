@@ -3,7 +3,9 @@
 #   scripts/install-deps.sh           build prerequisites only (Rust toolchain, C compiler)
 #   scripts/install-deps.sh --test    also the test prerequisites (mosquitto, mosquitto-clients,
 #                                     python3-aiosmtpd; for the scanner lab of scripts/lab.sh:
-#                                     iproute2, python3, util-linux's setpriv)
+#                                     iproute2, python3, util-linux's setpriv; chromium and
+#                                     Node.js with the browser tests' npm packages, `npm ci`
+#                                     in hub/tests/browser)
 #   scripts/install-deps.sh --cross   also what cross/build.sh and the qemu tests need: the
 #                                     aarch64/x86_64 musl rust targets, Debian's aarch64 C cross
 #                                     compiler (for ring), rust-src plus zig and cargo-zigbuild
@@ -52,6 +54,13 @@ if [ "$want_test" -eq 1 ] || [ "$want_bench" -eq 1 ]; then
     need_pkg iproute2
     need_pkg python3
     need_pkg util-linux
+fi
+if [ "$want_test" -eq 1 ]; then
+    # The dashboard's browser tests (hub/tests/dashboard_browser.rs): Debian's Chromium,
+    # driven by playwright-core on Node.js (the machine's own Node.js when it has one).
+    need_pkg chromium
+    command -v node >/dev/null 2>&1 || need_pkg nodejs
+    command -v npm >/dev/null 2>&1 || need_pkg npm
 fi
 if [ "$want_cross" -eq 1 ]; then
     need_pkg gcc-aarch64-linux-gnu
@@ -114,6 +123,16 @@ elif [ "$want_cross" -eq 1 ]; then
     echo "install-deps: cross builds need rustup (to add the musl targets); this Rust" \
         "toolchain was not installed by rustup — install rustup or add the targets yourself" >&2
     exit 1
+fi
+
+if [ "$want_test" -eq 1 ]; then
+    browser_dir="$(dirname "$0")/../hub/tests/browser"
+    want=$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' "$browser_dir/package.json" | head -n 1)
+    have=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$browser_dir/node_modules/playwright-core/package.json" 2>/dev/null || true)
+    if [ "$want" != "$have" ]; then
+        echo "install-deps: npm ci in hub/tests/browser (playwright-core)" >&2
+        (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
 fi
 
 if [ "$want_cross" -eq 1 ]; then

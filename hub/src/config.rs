@@ -52,8 +52,8 @@ pub struct HubConfig {
     /// Where the embedded MQTT broker listens (ignored with `broker`).
     #[serde(default = "d_mqtt_listen")]
     pub mqtt_listen: SocketAddr,
-    /// Where the HTTP API and dashboard listen. Loopback by default: expose it through a
-    /// reverse proxy with TLS and authentication until the hub has its own.
+    /// Where the HTTP API and dashboard listen. Loopback by default; off loopback every
+    /// request but the login page and `/healthz` needs a login or a token (`[auth]`).
     #[serde(default = "d_http_listen")]
     pub http_listen: SocketAddr,
     /// Directory holding `sitewatch.db`; created if missing.
@@ -96,6 +96,9 @@ pub struct HubConfig {
     /// `[inventory]`: the LAN device inventory fed by agents' scans.
     #[serde(default)]
     pub inventory: InventoryConfig,
+    /// `[auth]`: accounts of the dashboard and the API, and who may skip logging in.
+    #[serde(default)]
+    pub auth: crate::auth::AuthConfig,
     /// `[embedded-broker]`: limits of the embedded broker.
     #[serde(default)]
     pub embedded_broker: EmbeddedBrokerConfig,
@@ -358,6 +361,7 @@ impl HubConfig {
         self.detection
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        self.auth.validate().map_err(ConfigError::Invalid)?;
         self.alerts
             .compile()
             .map_err(|e| ConfigError::Invalid(format!("[alerts]: {e}")))?;
@@ -416,5 +420,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("raw-days"), "{e}");
+        let e = HubConfig::from_toml_str("[auth]\nadmin-user = \"a b\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("admin-user"), "{e}");
+        let c = HubConfig::from_toml_str(
+            "[auth]\nopen-on-loopback = false\nsecure-cookie = \"always\"\nsession-hours = 12",
+        )
+        .unwrap();
+        assert!(!c.auth.open_on_loopback);
+        assert_eq!(c.auth.secure_cookie, crate::auth::SecureCookie::Always);
     }
 }

@@ -9,6 +9,7 @@ pub mod acks;
 pub mod alert;
 pub mod alerting;
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -44,6 +45,8 @@ const WRITE_QUEUE: usize = 8192;
 pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (db_path, quarantined) = store::init_or_quarantine(&config.data_dir, clock::now_ms())?;
     tracing::info!(path = %db_path.display(), "database ready");
+    let auth_db = store::auth::AuthDb::new(db_path.clone());
+    auth::first_start(&auth_db, &config.auth).await?;
     let reader = store::Reader::new(db_path.clone());
     let tracker = TaskTracker::new();
     // Tasks that must stop before the writer is drained.
@@ -254,10 +257,13 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             retention,
         )
         .with_alerts(alerts_rx, commands_tx)
-        .with_broker_probe(probe_rx),
+        .with_broker_probe(probe_rx)
+        .with_auth(auth::Gate::new(auth_db, &config.auth, config.http_listen)),
     );
     let http_stop = front.clone();
     tracker.spawn(async move {
+        // The peer address feeds the login rate limit.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(http_stop.cancelled_owned());
         if let Err(err) = serve.await {
             tracing::error!(cause = %err, "HTTP server failed");

@@ -16,13 +16,24 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = match sitewatch_hub::cli::Cli::parse().into_config() {
+    let mut cli = sitewatch_hub::cli::Cli::parse();
+    let command = cli.command.take();
+    let config = match cli.into_config() {
         Ok(c) => c,
         Err(err) => {
             eprintln!("sitewatch-hub: {err}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Some(command) = command {
+        return match sitewatch_hub::cli::run_command(command, &config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("sitewatch-hub: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {

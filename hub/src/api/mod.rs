@@ -2,6 +2,8 @@
 //! `tower::ServiceExt::oneshot` and no socket.
 
 mod alerts;
+mod auth;
+pub mod auth_gate;
 mod dashboard;
 mod devices;
 mod error;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub alert_commands: Option<tokio::sync::mpsc::Sender<crate::alerting::Command>>,
     /// False while the self-probe cannot connect to the embedded broker.
     pub broker_healthy: watch::Receiver<bool>,
+    /// Accounts and access policy; open (no accounts) unless `with_auth` set one.
+    pub auth: Arc<crate::auth::Gate>,
 }
 
 impl AppState {
@@ -67,12 +71,19 @@ impl AppState {
             alerts: watch::channel(Arc::default()).1,
             alert_commands: None,
             broker_healthy: watch::channel(true).1,
+            auth: Arc::new(crate::auth::Gate::open()),
         }
     }
 
     /// Connects the embedded broker's self-probe (see `crate::probe`).
     pub fn with_broker_probe(mut self, healthy: watch::Receiver<bool>) -> Self {
         self.broker_healthy = healthy;
+        self
+    }
+
+    /// Puts the API and dashboard behind accounts (`[auth]`).
+    pub fn with_auth(mut self, gate: crate::auth::Gate) -> Self {
+        self.auth = Arc::new(gate);
         self
     }
 
@@ -89,10 +100,11 @@ impl AppState {
 }
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    use axum::routing::{delete, post};
+    // Everything here needs a session, a token, or an open loopback listener (auth_gate).
+    let gated = Router::new()
         .route("/", get(dashboard::index))
         .route("/assets/{file}", get(dashboard::asset))
-        .route("/healthz", get(healthz))
         .route("/api/v1/nodes", get(nodes::list))
         .route("/api/v1/nodes/{site}/{node}", get(nodes::detail))
         .route("/api/v1/nodes/{site}/{node}/series", get(history::series))
@@ -117,9 +129,27 @@ pub fn app(state: AppState) -> Router {
             axum::routing::delete(alerts::delete_silence),
         )
         .route("/api/v1/events", get(events::stream))
+        .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/password", post(auth::change_password))
+        .route("/api/v1/users", get(auth::users).post(auth::create_user))
+        .route("/api/v1/users/{name}", delete(auth::delete_user))
+        .route("/api/v1/users/{name}/password", post(auth::reset_password))
+        .route("/api/v1/tokens", get(auth::tokens).post(auth::create_token))
+        .route("/api/v1/tokens/{id}", delete(auth::revoke_token))
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; see docs/ARCHITECTURE.md for the API".into())
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth_gate::require,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/login", get(dashboard::login))
+        .route("/assets/public/{file}", get(dashboard::public_asset))
+        .route("/api/v1/auth/login", post(auth::login))
+        .merge(gated)
         .with_state(state)
 }
 

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_alerts.sql"),
     include_str!("../../migrations/0005_site_events.sql"),
     include_str!("../../migrations/0006_devices.sql"),
+    include_str!("../../migrations/0007_auth.sql"),
 ];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@
 //! blob, `codec.rs`), folded by the writer into 1-minute and 1-hour rollups and expired in
 //! small steps (`maintain.rs`); `query.rs` picks the tier that answers a range.
 
+pub mod auth;
 pub mod bench;
 pub mod codec;
 pub mod fixture;
