@@ -6,24 +6,48 @@
 
 use crate::client_id::{display_client_id, validate_client_id};
 use crate::connect::{
-    ConnectError, ConnectReturnCode, MAX_CONNECT_PACKET_BYTES, ProtocolVersion, parse_connect,
-    upgrade_to_v311,
+    ConnectError, ConnectReturnCode, MAX_CONNECT_PACKET_BYTES, encode_for_rumqttd, parse_connect,
 };
 use crate::stats::RejectReason;
 
 /// What to do with a connection once its CONNECT is complete (or proven invalid).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Admission {
-    /// Open the upstream connection and send it `bytes` first: the CONNECT (rewritten to
-    /// 3.1.1 for a 3.1 client) followed by whatever the client pipelined after it.
-    Forward {
-        /// Bytes to write to rumqttd before relaying.
-        bytes: Vec<u8>,
-        /// The validated client id, for logs.
-        client_id: String,
-    },
+    /// The CONNECT is acceptable as far as its bytes go; authentication comes next.
+    Forward(Admitted),
     /// Refuse the connection.
     Reject(Rejection),
+}
+
+/// A well-formed CONNECT with an acceptable client id, taken apart for the next steps.
+#[derive(PartialEq, Eq)]
+pub(crate) struct Admitted {
+    /// The CONNECT to send rumqttd: 3.1.1, without credentials (`encode_for_rumqttd`).
+    pub(crate) connect: Vec<u8>,
+    /// Whatever the client pipelined after its CONNECT; it goes through the relay's checks
+    /// like everything the client sends later.
+    pub(crate) rest: Vec<u8>,
+    /// The validated client id (empty: rumqttd assigns one).
+    pub(crate) client_id: String,
+    /// The user name, if any.
+    pub(crate) username: Option<String>,
+    /// The password, if any. Never logged (see the `Debug` impl).
+    pub(crate) password: Option<Vec<u8>>,
+    /// The will's topic, if the client registered a will.
+    pub(crate) will_topic: Option<String>,
+}
+
+impl std::fmt::Debug for Admitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admitted")
+            .field("connect", &self.connect.len())
+            .field("rest", &self.rest.len())
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("will_topic", &self.will_topic)
+            .finish()
+    }
 }
 
 /// A refused connection: why, what the client is told, and what the log shows.
@@ -86,19 +110,14 @@ pub(crate) fn admit(buf: &[u8], has_capacity: bool) -> Option<Admission> {
             )
         }));
     }
-    let rest = buf.get(connect.packet_len..).unwrap_or_default();
-    let bytes = match connect.version {
-        ProtocolVersion::V311 => buf.to_vec(),
-        ProtocolVersion::V31 => {
-            let mut bytes = upgrade_to_v311(buf, &connect);
-            bytes.extend_from_slice(rest);
-            bytes
-        }
-    };
-    Some(Admission::Forward {
-        bytes,
+    Some(Admission::Forward(Admitted {
+        connect: encode_for_rumqttd(&connect),
+        rest: buf.get(connect.packet_len..).unwrap_or_default().to_vec(),
         client_id: client_id.to_owned(),
-    })
+        username: connect.username.map(str::to_owned),
+        password: connect.password.map(<[u8]>::to_vec),
+        will_topic: connect.will.as_ref().map(|w| w.topic.to_owned()),
+    }))
 }
 
 fn reject_parse_error(err: &ConnectError) -> Rejection {
@@ -134,17 +153,39 @@ mod tests {
         }
     }
 
+    fn admitted(buf: &[u8]) -> Admitted {
+        match admit(buf, true) {
+            Some(Admission::Forward(a)) => a,
+            other => panic!("expected a forward, got {other:?}"),
+        }
+    }
+
     #[test]
     fn good_connect_is_forwarded_with_pipelined_bytes() {
-        let mut buf = connect(b"MQTT", 4, b"pi-01");
+        let connect_bytes = connect(b"MQTT", 4, b"pi-01");
+        let mut buf = connect_bytes.clone();
         buf.extend_from_slice(&[0xC0, 0x00]);
-        assert_eq!(
-            admit(&buf, true),
-            Some(Admission::Forward {
-                bytes: buf.clone(),
-                client_id: "pi-01".to_owned()
-            })
-        );
+        let a = admitted(&buf);
+        assert_eq!(a.connect, connect_bytes);
+        assert_eq!(a.rest, [0xC0, 0x00]);
+        assert_eq!(a.client_id, "pi-01");
+        assert_eq!((a.username, a.password, a.will_topic), (None, None, None));
+    }
+
+    #[test]
+    fn credentials_are_taken_out_of_the_forwarded_connect() {
+        // Flags 0xC2: user name, password, clean session.
+        let mut body = vec![
+            0, 4, b'M', b'Q', b'T', b'T', 4, 0xC2, 0, 10, 0, 2, b'p', b'i',
+        ];
+        body.extend_from_slice(&[0, 4, b'u', b's', b'e', b'r', 0, 3, b'p', b'w', b'd']);
+        let mut buf = vec![0x10, body.len() as u8];
+        buf.extend_from_slice(&body);
+        let a = admitted(&buf);
+        assert_eq!(a.connect, connect(b"MQTT", 4, b"pi"));
+        assert_eq!(a.username.as_deref(), Some("user"));
+        assert_eq!(a.password.as_deref(), Some(&b"pwd"[..]));
+        assert!(!format!("{a:?}").contains("pwd"));
     }
 
     #[test]
@@ -193,14 +234,9 @@ mod tests {
     fn mqtt_31_is_forwarded_as_311() {
         let mut buf = connect(b"MQIsdp", 3, b"old");
         buf.extend_from_slice(&[0xC0, 0x00]);
-        let mut expected = connect(b"MQTT", 4, b"old");
-        expected.extend_from_slice(&[0xC0, 0x00]);
-        assert_eq!(
-            admit(&buf, true),
-            Some(Admission::Forward {
-                bytes: expected,
-                client_id: "old".to_owned()
-            })
-        );
+        let a = admitted(&buf);
+        assert_eq!(a.connect, connect(b"MQTT", 4, b"old"));
+        assert_eq!(a.rest, [0xC0, 0x00]);
+        assert_eq!(a.client_id, "old");
     }
 }

@@ -20,7 +20,7 @@ pub const MAX_CONNECT_PACKET_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtocolVersion {
     /// MQTT 3.1: protocol name `MQIsdp`, level 3. rumqttd only speaks 3.1.1, so the guard
-    /// rewrites the CONNECT with [`upgrade_to_v311`]; the rest of the session is the same
+    /// rewrites the CONNECT with [`encode_for_rumqttd`]; the rest of the session is the same
     /// on the wire.
     V31,
     /// MQTT 3.1.1: protocol name `MQTT`, level 4.
@@ -37,8 +37,14 @@ pub enum ConnectReturnCode {
     UnacceptableProtocolVersion = 1,
     /// 2: the client id is not allowed.
     IdentifierRejected = 2,
-    /// 3: the server cannot take the connection now (full or its broker is down).
+    /// 3: the server cannot take the connection now (full, its broker is down, or too many
+    /// logins being checked).
     ServerUnavailable = 3,
+    /// 4: unknown user name or wrong password.
+    BadUserNameOrPassword = 4,
+    /// 5: the client is not allowed to connect (anonymous, revoked, or asking for what its
+    /// credentials do not cover).
+    NotAuthorized = 5,
 }
 
 impl ConnectReturnCode {
@@ -63,8 +69,8 @@ pub struct Will<'a> {
 
 /// A complete, well-formed CONNECT packet, borrowing from the read buffer.
 ///
-/// The password is deliberately not kept: nothing here needs it and nothing should log it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` output never shows the password, so logging a `Connect` leaks nothing.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Connect<'a> {
     /// Protocol version the client speaks.
     pub version: ProtocolVersion,
@@ -82,10 +88,26 @@ pub struct Connect<'a> {
     pub client_id: &'a [u8],
     /// The will, if the will flag is set.
     pub will: Option<Will<'a>>,
-    /// Whether a user name is present.
-    pub has_username: bool,
-    /// Whether a password is present.
-    pub has_password: bool,
+    /// The user name, if present (UTF-8, as MQTT requires).
+    pub username: Option<&'a str>,
+    /// The password, if present: binary data in MQTT 3.1.1. Never log it.
+    pub password: Option<&'a [u8]>,
+}
+
+impl std::fmt::Debug for Connect<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connect")
+            .field("version", &self.version)
+            .field("header_len", &self.header_len)
+            .field("packet_len", &self.packet_len)
+            .field("clean_session", &self.clean_session)
+            .field("keep_alive", &self.keep_alive)
+            .field("client_id", &String::from_utf8_lossy(self.client_id))
+            .field("will", &self.will)
+            .field("username", &self.username)
+            .field("password", &self.password.map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Why a buffer does not start with a CONNECT the guard can accept.
@@ -206,13 +228,19 @@ pub fn parse_connect(
     } else {
         None
     };
-    if has_username {
-        std::str::from_utf8(body.bytes("truncated user name")?)
-            .map_err(|_| ConnectError::Malformed("user name is not UTF-8"))?;
-    }
-    if has_password {
-        body.bytes("truncated password")?;
-    }
+    let username = if has_username {
+        Some(
+            std::str::from_utf8(body.bytes("truncated user name")?)
+                .map_err(|_| ConnectError::Malformed("user name is not UTF-8"))?,
+        )
+    } else {
+        None
+    };
+    let password = if has_password {
+        Some(body.bytes("truncated password")?)
+    } else {
+        None
+    };
     if !body.0.is_empty() {
         return Err(ConnectError::Malformed(
             "bytes after the last CONNECT field",
@@ -227,35 +255,56 @@ pub fn parse_connect(
         keep_alive,
         client_id,
         will,
-        has_username,
-        has_password,
+        username,
+        password,
     }))
 }
 
-/// Rewrites an MQTT 3.1 CONNECT (`MQIsdp`, level 3) as the equivalent 3.1.1 CONNECT
-/// (`MQTT`, level 4), which is the only one rumqttd accepts.
+/// The CONNECT the guard sends rumqttd for `connect`: always MQTT 3.1.1 (`MQTT`, level 4,
+/// the only version rumqttd's listener accepts, so 3.1 clients are upgraded), with the same
+/// clean-session flag, keep-alive, client id and will, and without user name or password.
 ///
-/// `packet` must be the bytes `connect` was parsed from. Every field after the protocol
-/// level has the same layout in both versions, so only the header changes.
-pub fn upgrade_to_v311(packet: &[u8], connect: &Connect<'_>) -> Vec<u8> {
-    // Fixed header, then 2 + 6 bytes of "MQIsdp", then 1 byte of level.
-    let rest_start = connect.header_len + 2 + 6 + 1;
-    let rest = packet
-        .get(rest_start..connect.packet_len)
-        .unwrap_or_default();
-    let remaining = 2 + 4 + 1 + rest.len();
-    let mut out = Vec::with_capacity(remaining + 5);
+/// The guard authenticates clients itself, so rumqttd never needs the credentials, and
+/// leaving them out means they cannot end up in rumqttd's logs or memory.
+pub fn encode_for_rumqttd(connect: &Connect<'_>) -> Vec<u8> {
+    let mut flags = 0u8;
+    if connect.clean_session {
+        flags |= 0x02;
+    }
+    let mut body = Vec::with_capacity(connect.packet_len + 8);
+    body.extend_from_slice(&[0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04]);
+    if let Some(will) = &connect.will {
+        flags |= 0x04 | (will.qos << 3);
+        if will.retain {
+            flags |= 0x20;
+        }
+    }
+    body.push(flags);
+    body.extend_from_slice(&connect.keep_alive.to_be_bytes());
+    // Every length below fits in u16: the parser read each one from a 2-byte prefix.
+    write_prefixed(&mut body, connect.client_id);
+    if let Some(will) = &connect.will {
+        write_prefixed(&mut body, will.topic.as_bytes());
+        write_prefixed(&mut body, will.payload);
+    }
+    let mut out = Vec::with_capacity(body.len() + 5);
     out.push(0x10);
-    write_remaining_length(&mut out, remaining);
-    out.extend_from_slice(&[0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04]);
-    out.extend_from_slice(rest);
+    write_remaining_length(&mut out, body.len());
+    out.extend_from_slice(&body);
     out
+}
+
+/// Appends `bytes` with MQTT's 2-byte big-endian length prefix (at most 65,535 bytes kept).
+fn write_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&bytes[..usize::from(len)]);
 }
 
 /// Decodes MQTT's variable-length "remaining length" (1 to 4 bytes, 7 bits each).
 ///
 /// Returns the value and the number of bytes it took, or `None` if `buf` ends first.
-fn read_remaining_length(buf: &[u8]) -> Result<Option<(usize, usize)>, ConnectError> {
+pub(crate) fn read_remaining_length(buf: &[u8]) -> Result<Option<(usize, usize)>, ConnectError> {
     let mut value = 0usize;
     for (i, &byte) in buf.iter().take(4).enumerate() {
         value |= usize::from(byte & 0x7F) << (7 * i);
@@ -271,7 +320,7 @@ fn read_remaining_length(buf: &[u8]) -> Result<Option<(usize, usize)>, ConnectEr
 }
 
 /// Encodes `len` (at most 268,435,455) as MQTT's remaining length.
-fn write_remaining_length(out: &mut Vec<u8>, mut len: usize) {
+pub(crate) fn write_remaining_length(out: &mut Vec<u8>, mut len: usize) {
     loop {
         let mut byte = (len % 128) as u8;
         len /= 128;

@@ -75,7 +75,12 @@ fn parses_will_and_login() {
             retain: true
         })
     );
-    assert!(c.has_username && c.has_password);
+    assert_eq!(c.username, Some("user"));
+    assert_eq!(c.password, Some(&b"secret"[..]));
+    assert!(
+        !format!("{c:?}").contains("secret"),
+        "Debug hides the password"
+    );
 }
 
 #[test]
@@ -108,7 +113,7 @@ fn mqtt_31_is_accepted_and_upgraded() {
     assert_eq!(c.version, ProtocolVersion::V31);
     assert_eq!(c.client_id, b"old-client");
 
-    let upgraded = upgrade_to_v311(&bytes, &c);
+    let upgraded = encode_for_rumqttd(&c);
     assert_eq!(upgraded, simple_with(b"old-client", 30));
     let u = parse_connect(&upgraded, MAX).unwrap().unwrap();
     assert_eq!(u.version, ProtocolVersion::V311);
@@ -284,11 +289,31 @@ proptest! {
         prop_assert_eq!(c.client_id, connect.client_id.as_bytes());
         prop_assert_eq!(c.keep_alive, connect.keep_alive);
         prop_assert_eq!(c.clean_session, connect.clean_session);
-        prop_assert_eq!(c.has_username, connect.login.is_some());
-        prop_assert_eq!(c.has_password, connect.login.as_ref().is_some_and(|l| !l.password.is_empty()));
+        prop_assert_eq!(c.username, connect.login.as_ref().map(|l| l.username.as_str()));
+        let password = connect.login.as_ref().map(|l| l.password.as_bytes()).filter(|p| !p.is_empty());
+        prop_assert_eq!(c.password, password);
         let will = c.will.map(|w| (w.topic.to_owned(), w.payload.to_vec(), w.qos, w.retain));
         let expected = connect.last_will.map(|w| (w.topic, w.message.to_vec(), w.qos as u8, w.retain));
         prop_assert_eq!(will, expected);
+    }
+
+    /// What rumqttd receives is the client's CONNECT minus its credentials: every other
+    /// field survives, and a CONNECT without credentials passes byte for byte.
+    #[test]
+    fn rumqttd_gets_the_same_connect_without_credentials(connect in arb_connect()) {
+        let bytes = encode(&connect);
+        let c = parse_connect(&bytes, MAX).unwrap().unwrap();
+        let forwarded = encode_for_rumqttd(&c);
+        let f = parse_connect(&forwarded, MAX).unwrap().unwrap();
+        prop_assert_eq!(f.packet_len, forwarded.len());
+        prop_assert_eq!((f.username, f.password), (None, None));
+        prop_assert_eq!(f.client_id, c.client_id);
+        prop_assert_eq!(f.keep_alive, c.keep_alive);
+        prop_assert_eq!(f.clean_session, c.clean_session);
+        prop_assert_eq!(&f.will, &c.will);
+        if connect.login.is_none() {
+            prop_assert_eq!(forwarded, bytes);
+        }
     }
 
     #[test]
@@ -327,14 +352,14 @@ proptest! {
         if flags & 0x40 != 0 { fields.extend_from_slice(&[0, 1, b'p']); }
         let old = raw_connect(b"MQIsdp", 3, &fields);
         let c = parse_connect(&old, MAX).unwrap().unwrap();
-        let new = upgrade_to_v311(&old, &c);
-        prop_assert_eq!(new.len(), old.len() - 2);
+        let new = encode_for_rumqttd(&c);
+        let credentials = 3 * usize::from(flags & 0x80 != 0) + 3 * usize::from(flags & 0x40 != 0);
+        prop_assert_eq!(new.len(), old.len() - 2 - credentials);
         let u = parse_connect(&new, MAX).unwrap().unwrap();
         prop_assert_eq!(u.version, ProtocolVersion::V311);
         prop_assert_eq!(u.client_id, c.client_id);
         prop_assert_eq!(u.keep_alive, c.keep_alive);
         prop_assert_eq!(u.clean_session, c.clean_session);
-        prop_assert_eq!(u.has_username, c.has_username);
-        prop_assert_eq!(u.has_password, c.has_password);
+        prop_assert_eq!((u.username, u.password), (None, None));
     }
 }

@@ -213,6 +213,52 @@ mod tests {
         );
     }
 
+    /// Why logins are checked in the guard: rumqttd's own authentication (here its static
+    /// user table; the async callback takes the same path, `link/remote.rs::handle_auth`)
+    /// refuses a wrong password without any CONNACK, so a client cannot tell it from a
+    /// network fault. The refusal comes before the will-handler registration, so repeating
+    /// it does not poison the listener.
+    #[tokio::test]
+    async fn bare_rumqttd_refuses_a_bad_password_without_connack() {
+        let addr = reserve_loopback_port().expect("free port");
+        let mut config = rumqttd_config(&BrokerConfig::default(), addr);
+        for server in config.v4.iter_mut().flat_map(|v4| v4.values_mut()) {
+            server.connections.auth =
+                Some(HashMap::from([("user".to_owned(), "right".to_owned())]));
+        }
+        std::thread::spawn(move || {
+            let _ = rumqttd::Broker::new(config).start();
+        });
+        let login = |password: &str| {
+            let mut connect = raw_connect(b"pi");
+            // User name and password flags, then both fields; fix the remaining length.
+            connect[9] |= 0xC0;
+            for field in ["user", password] {
+                connect.extend_from_slice(&(field.len() as u16).to_be_bytes());
+                connect.extend_from_slice(field.as_bytes());
+            }
+            connect[1] = (connect.len() - 2) as u8;
+            connect
+        };
+        let started = Instant::now();
+        while TcpStream::connect(addr).await.is_err() {
+            assert!(started.elapsed() < READY_TIMEOUT, "rumqttd does not listen");
+            sleep(Duration::from_millis(20)).await;
+        }
+        for attempt in 0..2 {
+            assert_eq!(
+                handshake(addr, &login("wrong")).await,
+                None,
+                "attempt {attempt}: no CONNACK 4, just a closed socket"
+            );
+        }
+        assert_eq!(
+            handshake(addr, &login("right")).await,
+            Some([0x20, 0x02, 0x00, 0x00]),
+            "an auth refusal does not poison the listener"
+        );
+    }
+
     fn raw_connect(id: &[u8]) -> Vec<u8> {
         let mut packet = vec![0x10, (12 + id.len()) as u8];
         packet.extend_from_slice(&[0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x0A]);

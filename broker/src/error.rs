@@ -12,6 +12,9 @@ pub enum BrokerError {
     /// A configuration value is out of range.
     #[error("invalid broker configuration: {0}")]
     InvalidConfig(String),
+    /// The TLS certificate, key or client CA cannot be used.
+    #[error("{0}")]
+    Tls(#[source] crate::tls::TlsError),
     /// The public MQTT address could not be bound.
     #[error(
         "cannot listen for MQTT on {addr}: {source} — is another MQTT broker running there? \

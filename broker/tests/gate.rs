@@ -18,7 +18,7 @@ async fn clients_wait_for_the_gate_and_the_owner_passes() {
     let shutdown = CancellationToken::new();
     let broker = sitewatch_broker::start_gated(
         BrokerConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
             ..BrokerConfig::default()
         },
         Some(Gate {
@@ -30,7 +30,7 @@ async fn clients_wait_for_the_gate_and_the_owner_passes() {
     )
     .await
     .expect("broker starts");
-    let addr = broker.local_addr();
+    let addr = broker.local_addr().expect("plain listener");
 
     // Closed: the owner gets in, an agent waits and is then told to come back (3).
     assert_eq!(

@@ -61,7 +61,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         None => {
             let broker = sitewatch_broker::start_gated(
                 sitewatch_broker::BrokerConfig {
-                    listen: config.mqtt_listen,
+                    listen: Some(config.mqtt_listen),
                     max_connections: config.embedded_broker.max_connections,
                     ..Default::default()
                 },
@@ -79,7 +79,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                     config.mqtt_listen
                 )
             })?;
-            let addr = broker.local_addr();
+            let addr = broker.local_addr().unwrap_or(config.mqtt_listen);
             tracing::info!(%addr, "embedded MQTT broker listening");
             probe_target = Some(addr);
             tracker.spawn(broker.join());
