@@ -70,11 +70,15 @@ pub fn vendors<'a>(path: &Path, macs: impl IntoIterator<Item = &'a str>) -> BTre
     match result {
         Ok(found) => found,
         Err(err) => {
-            tracing::info!(
-                path = %path.display(), cause = %err,
-                "no MAC vendor table; scans report no vendor (install agent/data/oui.txt there, \
-                 or set [scan] oui-file)"
-            );
+            // Said once per run: scans repeat every few minutes.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::info!(
+                    path = %path.display(), cause = %err,
+                    "no MAC vendor table; scans report no vendor (install agent/data/oui.txt \
+                     there, or set [scan] oui-file)"
+                );
+            });
             BTreeMap::new()
         }
     }
