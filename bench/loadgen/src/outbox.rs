@@ -92,21 +92,8 @@ impl Outbox {
     }
 }
 
-/// `payload` (a JSON object) with `"seq_floor":floor` as its first key, as the agent sends it.
-pub fn with_seq_floor(payload: &[u8], floor: u64) -> Vec<u8> {
-    let field = format!("\"seq_floor\":{floor}");
-    let Some(rest) = payload.strip_prefix(b"{") else {
-        return payload.to_vec();
-    };
-    let mut out = Vec::with_capacity(payload.len() + field.len() + 1);
-    out.push(b'{');
-    out.extend_from_slice(field.as_bytes());
-    if rest.first() != Some(&b'}') {
-        out.push(b',');
-    }
-    out.extend_from_slice(rest);
-    out
-}
+/// The agent's own encoding of `seq_floor` into a payload.
+pub use sitewatch_agent::connection::with_seq_floor;
 
 #[cfg(test)]
 mod tests {

@@ -144,13 +144,13 @@ pub fn decode_frame(blob: &[u8]) -> Result<Vec<(i64, f64)>, CodecError> {
     Ok(out)
 }
 
-/// The value of one series in a frame, if present (walks the blob without allocating).
-/// `ids` must be sorted; returns the values of those present, in `ids` order, as
-/// `(index in ids, value)`.
-pub fn frame_values(
+/// Walks a blob of `(series id, entry)` pairs and keeps the entries of the sorted `ids`,
+/// as `(index in ids, entry)`, stopping once every wanted id is passed.
+fn select<T>(
     blob: &[u8],
     ids: &[i64],
-    out: &mut Vec<(usize, f64)>,
+    out: &mut Vec<(usize, T)>,
+    mut read: impl FnMut(&mut Cursor<'_>) -> Result<T, CodecError>,
 ) -> Result<(), CodecError> {
     out.clear();
     let mut c = Cursor::new(blob)?;
@@ -158,16 +158,26 @@ pub fn frame_values(
     let mut want = 0usize;
     while !c.done() && want < ids.len() {
         let id = c.series_id(&mut prev)?;
-        let v = c.value()?;
+        let entry = read(&mut c)?;
         while want < ids.len() && ids[want] < id {
             want += 1;
         }
         if want < ids.len() && ids[want] == id {
-            out.push((want, v));
+            out.push((want, entry));
             want += 1;
         }
     }
     Ok(())
+}
+
+/// The values of the sorted `ids` present in a frame (walks the blob without allocating),
+/// as `(index in ids, value)`.
+pub fn frame_values(
+    blob: &[u8],
+    ids: &[i64],
+    out: &mut Vec<(usize, f64)>,
+) -> Result<(), CodecError> {
+    select(blob, ids, out, |c| c.value())
 }
 
 /// Aggregate of one series over a bucket.
@@ -270,22 +280,7 @@ pub fn rollup_values(
     ids: &[i64],
     out: &mut Vec<(usize, Agg)>,
 ) -> Result<(), CodecError> {
-    out.clear();
-    let mut c = Cursor::new(blob)?;
-    let mut prev = 0i64;
-    let mut want = 0usize;
-    while !c.done() && want < ids.len() {
-        let id = c.series_id(&mut prev)?;
-        let a = read_agg(&mut c, bucket_ms)?;
-        while want < ids.len() && ids[want] < id {
-            want += 1;
-        }
-        if want < ids.len() && ids[want] == id {
-            out.push((want, a));
-            want += 1;
-        }
-    }
-    Ok(())
+    select(blob, ids, out, |c| read_agg(c, bucket_ms))
 }
 
 #[cfg(test)]
