@@ -6,6 +6,7 @@
 pub mod id;
 pub mod payload;
 pub mod sample;
+pub mod sign;
 pub mod topic;
 
 pub use id::{IdError, NodeId, SiteId};
@@ -14,6 +15,7 @@ pub use payload::{
     StorageHealth, StorageState,
 };
 pub use sample::Sample;
+pub use sign::{NodeKey, SignError};
 pub use topic::{NodeTopic, Prefix, Topic, TopicError};
 
 /// Version of the wire contract; it is part of the default topic prefix.
