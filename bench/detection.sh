@@ -83,7 +83,7 @@ kind = "webhook"
 url = "http://127.0.0.1:$hook_port/alerts"
 send-resolved = false
 TOML
-RUST_LOG=warn "$hub_bin" --config "$work/hub.toml" > "$work/hub.log" 2>&1 &
+RUST_LOG=warn "$hub_bin" --config "$work/hub.toml" --allow-unsigned > "$work/hub.log" 2>&1 &
 pids="$pids $!"
 i=0
 until curl -fs "http://127.0.0.1:$http_port/healthz" | grep -q '"mqtt_connected":true'; do

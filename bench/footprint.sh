@@ -90,7 +90,7 @@ EOF
 pids="$pids $!"
 
 mkdir "$tmp/hub"
-RUST_LOG=warn "$hub_bin" --broker "mqtt://127.0.0.1:$mqtt_port" --http-listen "127.0.0.1:$http_port" \
+RUST_LOG=warn "$hub_bin" --allow-unsigned --broker "mqtt://127.0.0.1:$mqtt_port" --http-listen "127.0.0.1:$http_port" \
     --data-dir "$tmp/hub" --no-local-agent 2>"$tmp/hub.log" &
 pids="$pids $!"
 

@@ -93,7 +93,7 @@ mqtt_port=$(free_port)
 http_port=$(free_port)
 while [ "$http_port" = "$mqtt_port" ]; do http_port=$(free_port); done
 echo "== starting the hub (mqtt 127.0.0.1:$mqtt_port, http 127.0.0.1:$http_port, data $work/data)" >&2
-RUST_LOG="warn,rumqttd=off" "$hub_bin" --mqtt-listen "127.0.0.1:$mqtt_port" \
+RUST_LOG="warn,rumqttd=off" "$hub_bin" --allow-unsigned --mqtt-listen "127.0.0.1:$mqtt_port" \
     --http-listen "127.0.0.1:$http_port" --data-dir "$work/data" 2>"$work/hub.log" &
 hub_pid=$!
 i=0

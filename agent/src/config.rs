@@ -66,6 +66,9 @@ pub struct AgentConfig {
     pub username: Option<String>,
     /// MQTT password. Never logged; `Debug` redacts it.
     pub password: Option<String>,
+    /// Per-node key the agent signs every heartbeat, metrics, scan and info message with
+    /// (`sitewatch-hub node add` prints it); `None`: messages go unsigned.
+    pub signing_key: Option<SigningKey>,
     /// `[filesystems]`: which mounts are reported.
     pub filesystems: FilesystemsConfig,
     /// `[[checks]]`: checks run with every metrics sample.
@@ -94,6 +97,7 @@ impl fmt::Debug for AgentConfig {
             .field("reconnect_max_s", &self.reconnect_max_s)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("signing_key", &self.signing_key.as_ref().map(|_| "<redacted>"))
             .field("filesystems", &self.filesystems)
             .field("checks", &self.checks)
             .field("outbox", &self.outbox)
@@ -118,6 +122,7 @@ impl AgentConfig {
             reconnect_max_s: DEFAULT_RECONNECT_MAX_S,
             username: None,
             password: None,
+            signing_key: None,
             filesystems: FilesystemsConfig::default(),
             checks: Vec::new(),
             outbox: OutboxConfig::default(),
@@ -182,7 +187,47 @@ impl AgentConfig {
         if self.password.is_some() {
             out.push_str("password = \"<redacted>\"\n");
         }
+        if self.signing_key.is_some() {
+            out.push_str("signing-key = \"<redacted>\"\n");
+        }
         out
+    }
+}
+
+/// A node's signing key as configured: the key, and its hex text to compare configs.
+#[derive(Clone)]
+pub struct SigningKey {
+    hex: String,
+    key: sitewatch_proto::NodeKey,
+}
+
+impl SigningKey {
+    /// Parses the 64 hex digits `sitewatch-hub node add` printed.
+    pub fn from_hex(hex: &str) -> Result<Self, sitewatch_proto::SignError> {
+        let key = sitewatch_proto::NodeKey::from_hex(hex)?;
+        Ok(Self {
+            hex: hex.trim().to_ascii_lowercase(),
+            key,
+        })
+    }
+
+    /// The key itself.
+    pub fn key(&self) -> &sitewatch_proto::NodeKey {
+        &self.key
+    }
+}
+
+impl PartialEq for SigningKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hex == other.hex
+    }
+}
+
+impl Eq for SigningKey {}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(<redacted>)")
     }
 }
 
@@ -215,6 +260,7 @@ pub struct PartialConfig {
     pub reconnect_max_s: Option<i64>,
     pub username: Option<String>,
     pub password: Option<String>,
+    pub signing_key: Option<String>,
     pub filesystems: Option<FilesystemsConfig>,
     pub checks: Option<Vec<CheckConfig>>,
     pub outbox: Option<OutboxConfig>,
@@ -321,6 +367,14 @@ impl PartialConfig {
             Some(node) => node,
             None => node_from_hostname()?,
         };
+        let signing_key = match self.signing_key {
+            Some(hex) => Some(SigningKey::from_hex(&hex).map_err(|e| ConfigError::Invalid {
+                origin: origin.to_owned(),
+                key: "signing-key",
+                problem: e.to_string(),
+            })?),
+            None => None,
+        };
         let config = AgentConfig {
             site,
             node: Some(node),
@@ -332,6 +386,7 @@ impl PartialConfig {
             reconnect_max_s,
             username: self.username,
             password: self.password,
+            signing_key,
             filesystems: self.filesystems.unwrap_or_default(),
             checks: self.checks.unwrap_or_default(),
             outbox: self.outbox.unwrap_or_default(),

@@ -346,3 +346,18 @@ fn scan_mistakes_name_their_key() {
     let e = err(&format!("{MIN}[probes]\ntargets = [\"no such host!\"]\n"));
     assert!(e.contains("`probes.targets`"), "{e}");
 }
+
+#[test]
+fn signing_key_is_checked_and_never_shown() {
+    let hex = "0123456789abcdef".repeat(4);
+    let c = AgentConfig::from_toml_str(&format!("{MIN}signing-key = \"{hex}\"\n")).unwrap();
+    assert!(c.signing_key.is_some());
+    assert!(!format!("{c:?}").contains(&hex));
+    assert!(!c.to_redacted_toml().contains(&hex));
+    assert!(c.to_redacted_toml().contains("signing-key = \"<redacted>\""));
+    let e = err(&format!("{MIN}signing-key = \"abc\"\n"));
+    assert!(
+        e.contains("`signing-key`") && e.contains("64 hexadecimal digits"),
+        "{e}"
+    );
+}

@@ -202,6 +202,7 @@ impl Agent {
     fn announce(&mut self) {
         let info = crate::info::gather(&self.config, &self.session);
         let info = serde_json::to_vec(&info).unwrap_or_default();
+        let info = self.seal(&self.topics.info, info);
         let online = Status::Online.as_str().as_bytes().to_vec();
         for (topic, payload) in [(&self.topics.status, online), (&self.topics.info, info)] {
             if let Err(err) = self.conn.publish(topic, true, payload) {
@@ -210,6 +211,21 @@ impl Agent {
         }
         self.conn.subscribe(&self.topics.ack);
         debug!("announced online and info");
+    }
+
+    /// `payload` signed for `topic` with the node's key (see `proto::sign`), when it has one.
+    /// Signing happens at every send, because `seq_floor` is set then.
+    fn seal(&self, topic: &str, payload: Vec<u8>) -> Vec<u8> {
+        let Some(key) = &self.config.signing_key else {
+            return payload;
+        };
+        match key.key().seal(topic, &payload) {
+            Ok(sealed) => sealed,
+            Err(err) => {
+                warn!(topic, cause = %err, "cannot sign a message; sending it unsigned");
+                payload
+            }
+        }
     }
 
     /// Lowest seq this agent may still send for `session`, minus one (see `seq_floor`).
@@ -238,6 +254,7 @@ impl Agent {
             .map_err(|e| e.to_string())
             .and_then(|json| {
                 let topic = self.topics.heartbeat.clone();
+                let json = self.seal(&topic, json);
                 self.conn
                     .publish(&topic, false, json)
                     .map_err(|e| e.to_string())
@@ -351,6 +368,7 @@ impl Agent {
                 Kind::Metrics => &self.topics.metrics,
                 Kind::Scan => &self.topics.scan,
             };
+            let payload = self.seal(topic, payload);
             if let Err(err) = self.conn.publish(topic, false, payload) {
                 debug!(cause = %err, seq = m.seq, "cannot queue; retrying later");
                 self.outbox.unsend(&m);

@@ -43,6 +43,7 @@ pub fn plan(old: &AgentConfig, new: &AgentConfig) -> ReloadPlan {
         note("broker", old.broker != new.broker),
         note("username", old.username != new.username),
         note("password", old.password != new.password),
+        note("signing-key", old.signing_key != new.signing_key),
         note("tls", old.tls != new.tls),
         note("keepalive-s", old.keepalive_s != new.keepalive_s),
         note(

@@ -82,6 +82,11 @@ pub enum Access {
     Node(NodeBinding),
     /// Any topic, rate-limited: dashboards, Node-RED, Home Assistant, scripts.
     Client,
+    /// A client without user name, when `BrokerConfig::allow_anonymous` lets everyone in or
+    /// `BrokerConfig::anonymous_loopback` lets the broker's own machine in (demos, local
+    /// tools, agents without credentials): any topic and any client id but the
+    /// application's, rate-limited. Anonymous clients can claim any identity anyway.
+    Local,
     /// Any topic, no rate limit: the application's own client (the hub, which publishes an
     /// ack per node and batch).
     Trusted,
@@ -144,8 +149,11 @@ impl Refusal {
 pub(crate) struct Authorizer {
     /// The application's authenticator; `None` lets everyone in anonymously.
     pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
-    /// With an authenticator, let clients without a user name in as [`Access::Client`].
+    /// With an authenticator, let clients without a user name in as [`Access::Local`].
     pub(crate) allow_anonymous: bool,
+    /// With an authenticator, let clients without a user name that connect from a loopback
+    /// address in as [`Access::Local`].
+    pub(crate) anonymous_loopback: bool,
     /// Without an authenticator, clients whose id starts with this are [`Access::Trusted`]
     /// (the application's own client, as named by the gate).
     pub(crate) trusted_prefix: Option<String>,
@@ -178,8 +186,14 @@ impl Authorizer {
             });
         };
         if login.username.is_none() {
-            return if self.allow_anonymous {
-                Ok(Access::Client)
+            let loopback = match login.peer.ip() {
+                std::net::IpAddr::V4(ip) => ip.is_loopback(),
+                std::net::IpAddr::V6(ip) => {
+                    ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+                }
+            };
+            return if self.allow_anonymous || (self.anonymous_loopback && loopback) {
+                Ok(Access::Local)
             } else {
                 Err(Refusal::not_authorized(
                     "no user name, and anonymous clients are not allowed".to_owned(),
@@ -289,7 +303,10 @@ pub(crate) fn check_session(
     rules: &SessionRules<'_>,
 ) -> Result<Option<NodePolicy>, Refusal> {
     let Access::Node(binding) = access else {
-        if rules.authenticates && !unbound_may_use_client_id(client_id) {
+        if rules.authenticates
+            && *access != Access::Local
+            && !unbound_may_use_client_id(client_id)
+        {
             return Err(Refusal::not_authorized(format!(
                 "client id {client_id:?} is reserved for the agent of that node"
             )));

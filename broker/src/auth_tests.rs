@@ -43,6 +43,7 @@ fn authorizer(auth: Option<Arc<TestAuth>>, concurrency: usize, cache: bool) -> A
     Authorizer {
         authenticator: auth.map(|a| a as Arc<dyn Authenticator>),
         allow_anonymous: false,
+        anonymous_loopback: false,
         trusted_prefix: Some("sw-hub.".to_owned()),
         permits: Arc::new(Semaphore::new(concurrency)),
         timeout: Duration::from_secs(5),
@@ -115,7 +116,7 @@ async fn verdicts_map_to_connack_codes() {
     };
     assert_eq!(
         open.authorize(login("sw-hub.1", None, b"")).await,
-        Ok(Access::Client)
+        Ok(Access::Local)
     );
 }
 
@@ -275,4 +276,39 @@ fn agent_and_application_ids_are_reserved_only_when_clients_authenticate() {
         check_session(&Access::Trusted, "sw-hub.1", None, &strict),
         Ok(None)
     );
+}
+
+#[tokio::test]
+async fn anonymous_loopback_admits_local_clients_only() {
+    let a = Authorizer {
+        anonymous_loopback: true,
+        ..authorizer(Some(Arc::new(TestAuth::default())), 1, false)
+    };
+    let code = |r: Result<Access, Refusal>| r.map_err(|r| (r.reason, r.code));
+    let from = |peer: &str| Login {
+        peer: peer.parse().unwrap(),
+        ..login("sw.club.pi", None, b"")
+    };
+    for peer in ["127.0.0.1:1", "127.8.9.10:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+        assert_eq!(a.authorize(from(peer)).await, Ok(Access::Local), "{peer}");
+    }
+    for peer in ["192.0.2.7:1", "[2001:db8::1]:1", "[::ffff:192.0.2.7]:1"] {
+        assert_eq!(
+            code(a.authorize(from(peer)).await),
+            Err((
+                RejectReason::NotAuthorized,
+                ConnectReturnCode::NotAuthorized
+            )),
+            "{peer}"
+        );
+    }
+    // A local client may use an agent's id, never the application's.
+    let prefix = Prefix::default();
+    let strict = rules(&prefix, true);
+    assert_eq!(
+        check_session(&Access::Local, "sw.club.pi", None, &strict),
+        Ok(None)
+    );
+    assert!(check_session(&Access::Local, "sw-hub.1", None, &strict).is_err());
+    assert!(Access::Local.is_rate_limited());
 }

@@ -54,9 +54,15 @@ pub struct BrokerConfig {
     /// client); `None` for no limit.
     pub publish_rate: Option<PublishRate>,
     /// With an authenticator: let clients without a user name in as unrestricted,
-    /// rate-limited clients instead of refusing them (CONNACK 5). For demos on a trusted
-    /// network. Without an authenticator everyone is anonymous anyway.
+    /// rate-limited clients (`Access::Local`: any topic, any client id but the
+    /// application's) instead of refusing them (CONNACK 5). For demos on a trusted network.
+    /// Without an authenticator everyone is anonymous anyway.
     pub allow_anonymous: bool,
+    /// With an authenticator: let clients without a user name that connect from a loopback
+    /// address (127.0.0.0/8, ::1) in, with any client id but the application's
+    /// (`Access::Local`). For demos and tools on the broker's own machine; anything that
+    /// reaches the broker through a local proxy counts as local too.
+    pub anonymous_loopback: bool,
     /// Most authenticator checks running at once (each on tokio's blocking pool). A slow
     /// password hash (argon2: ~50 ms of one core) times this is the CPU an authentication
     /// flood can take.
@@ -128,6 +134,7 @@ impl Default for BrokerConfig {
             topic_prefix: Prefix::default(),
             publish_rate: Some(PublishRate::default()),
             allow_anonymous: false,
+            anonymous_loopback: false,
             auth_concurrency: 2,
             auth_cache_ttl: Duration::from_secs(60),
         }

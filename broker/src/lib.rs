@@ -242,6 +242,7 @@ pub async fn start_with(
         },
         authenticator: options.authenticator,
         allow_anonymous: config.allow_anonymous,
+        anonymous_loopback: config.anonymous_loopback,
         permits: Arc::new(tokio::sync::Semaphore::new(config.auth_concurrency)),
         timeout: config.connect_timeout,
         cache,

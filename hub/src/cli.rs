@@ -37,6 +37,10 @@ pub struct Cli {
     /// Site of the hub's own machine [default: hub].
     #[arg(long, value_name = "SITE")]
     pub local_site: Option<String>,
+    /// Accept unsigned agent messages ([security] require-signed = false): for agents that
+    /// have no signing key yet. Signed messages are still checked.
+    #[arg(long)]
+    pub allow_unsigned: bool,
 }
 
 /// Account commands; they work on the database in the data directory, also while the hub
@@ -51,6 +55,62 @@ pub enum Command {
     /// `token revoke ID`.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Agents' credentials: `node add SITE NODE` prints an agent config snippet with its
+    /// MQTT password and signing key, `node list`, `node rotate SITE NODE`,
+    /// `node revoke SITE NODE`.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// MQTT accounts for integrations reading the bus (Home Assistant, Node-RED):
+    /// `mqtt-user add NAME`, `mqtt-user passwd NAME`, `mqtt-user list`,
+    /// `mqtt-user remove NAME`.
+    #[command(subcommand)]
+    MqttUser(MqttUserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Create a node's credentials and print them with the agent config lines (only this
+    /// once).
+    Add {
+        site: String,
+        node: String,
+        /// Broker URL to put in the printed snippet, as the agent reaches the hub.
+        #[arg(long, default_value = "mqtt://HUB-ADDRESS:1883")]
+        broker_url: String,
+    },
+    /// Replace a node's credentials; the old password and key stop working at once.
+    Rotate {
+        site: String,
+        node: String,
+        #[arg(long, default_value = "mqtt://HUB-ADDRESS:1883")]
+        broker_url: String,
+    },
+    /// List nodes with credentials (never the secrets).
+    List,
+    /// Delete a node's credentials: new logins are refused at once, its signed messages
+    /// dropped within 2 s.
+    Revoke { site: String, node: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MqttUserCommand {
+    /// Create an account; the password is read from stdin with --password-stdin, or
+    /// generated and printed.
+    Add {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Reset an account's password.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+    /// Delete an account.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +169,9 @@ impl Cli {
         }
         if let Some(b) = self.broker {
             cfg.broker = Some(b);
+        }
+        if self.allow_unsigned {
+            cfg.security.require_signed = false;
         }
         if self.no_local_agent {
             cfg.local_agent.enabled = false;
@@ -200,6 +263,126 @@ pub fn run_command(command: Command, config: &HubConfig) -> anyhow::Result<()> {
         Command::Token(TokenCommand::Revoke { id }) => {
             accounts::revoke_token(&db, &id)?;
             println!("revoked token {id}");
+        }
+        Command::Node(cmd) => node_command(cmd, &db, now)?,
+        Command::MqttUser(cmd) => mqtt_user_command(cmd, &db, now, read_password)?,
+    }
+    Ok(())
+}
+
+fn ids(site: &str, node: &str) -> anyhow::Result<(sitewatch_proto::SiteId, sitewatch_proto::NodeId)> {
+    let site = sitewatch_proto::SiteId::new(site).map_err(|e| anyhow::anyhow!("site: {e}"))?;
+    let node = sitewatch_proto::NodeId::new(node).map_err(|e| anyhow::anyhow!("node: {e}"))?;
+    Ok((site, node))
+}
+
+fn node_command(
+    cmd: NodeCommand,
+    db: &crate::store::auth::AuthDb,
+    now: u64,
+) -> anyhow::Result<()> {
+    use crate::nodes;
+    let print = |issued: &nodes::Issued, broker_url: &str, verb: &str| {
+        println!(
+            "{verb} credentials for node {}/{}; the password and signing key are shown only \
+             this once. Put these lines in the agent's config file (/etc/sitewatch/agent.toml):\n",
+            issued.site, issued.node
+        );
+        print!("{}", issued.agent_snippet(broker_url));
+    };
+    match cmd {
+        NodeCommand::Add {
+            site,
+            node,
+            broker_url,
+        } => {
+            let (site, node) = ids(&site, &node)?;
+            let issued = nodes::issue(db, &site, &node, false, now)?;
+            print(&issued, &broker_url, "created");
+        }
+        NodeCommand::Rotate {
+            site,
+            node,
+            broker_url,
+        } => {
+            let (site, node) = ids(&site, &node)?;
+            let issued = nodes::issue(db, &site, &node, true, now)?;
+            print(&issued, &broker_url, "replaced");
+            println!(
+                "\nthe old credentials no longer work: update the agent's config, then \
+                 `systemctl reload sitewatch-agent`"
+            );
+        }
+        NodeCommand::List => {
+            let rows = db.read(crate::store::nodes::node_credentials)?;
+            if rows.is_empty() {
+                eprintln!("no node has credentials yet: `sitewatch-hub node add SITE NODE`");
+            }
+            for r in rows {
+                println!(
+                    "{}\t{}\tsw.{}.{}\tcreated {}",
+                    r.site,
+                    r.node,
+                    r.site,
+                    r.node,
+                    crate::notify::template::utc(r.created_ms)
+                );
+            }
+        }
+        NodeCommand::Revoke { site, node } => {
+            let (site, node) = ids(&site, &node)?;
+            nodes::revoke(db, &site, &node)?;
+            println!(
+                "revoked node {site}/{node}: its logins are refused and its messages dropped"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn mqtt_user_command(
+    cmd: MqttUserCommand,
+    db: &crate::store::auth::AuthDb,
+    now: u64,
+    read_password: impl Fn(bool) -> anyhow::Result<Option<String>>,
+) -> anyhow::Result<()> {
+    use crate::nodes;
+    match cmd {
+        MqttUserCommand::Add {
+            name,
+            password_stdin,
+        } => {
+            let generated = nodes::put_mqtt_user(db, &name, read_password(password_stdin)?, false, now)?;
+            println!("created MQTT user {name}");
+            if let Some(p) = generated {
+                println!("password of {name}: {p}");
+            }
+        }
+        MqttUserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let exists = db
+                .read(crate::store::nodes::mqtt_users)?
+                .iter()
+                .any(|u| u.name == name);
+            if !exists {
+                anyhow::bail!("no MQTT user {name} (see `sitewatch-hub mqtt-user list`)");
+            }
+            let generated = nodes::put_mqtt_user(db, &name, read_password(password_stdin)?, true, now)?;
+            println!("password of MQTT user {name} changed");
+            if let Some(p) = generated {
+                println!("password of {name}: {p}");
+            }
+        }
+        MqttUserCommand::List => {
+            for u in db.read(crate::store::nodes::mqtt_users)? {
+                println!("{}\tcreated {}", u.name, crate::notify::template::utc(u.created_ms));
+            }
+        }
+        MqttUserCommand::Remove { name } => {
+            nodes::remove_mqtt_user(db, &name)?;
+            println!("deleted MQTT user {name}");
         }
     }
     Ok(())

@@ -102,6 +102,78 @@ pub struct HubConfig {
     /// `[embedded-broker]`: limits of the embedded broker.
     #[serde(default)]
     pub embedded_broker: EmbeddedBrokerConfig,
+    /// `[security]`: who may connect to the embedded broker, signed telemetry, TLS.
+    #[serde(default)]
+    pub security: SecurityConfig,
+}
+
+/// Who may use the embedded broker without credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Anonymous {
+    /// Nobody: every client logs in (node credentials or an MQTT user).
+    Nobody,
+    /// Clients on the hub's own machine (127.0.0.0/8, ::1): demos and local tools.
+    Loopback,
+    /// Everybody, as rate-limited clients (agents without credentials included): a trusted
+    /// network only.
+    Everyone,
+}
+
+/// `[security]` of hub.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Drop agent data messages (heartbeat, metrics, scan, info) that carry no valid
+    /// signature of their node's key. Signed messages are always checked.
+    #[serde(default = "d_true")]
+    pub require_signed: bool,
+    /// Clients without credentials on the embedded broker.
+    #[serde(default = "d_anonymous")]
+    pub anonymous: Anonymous,
+    /// Address of the embedded broker's MQTT-over-TLS listener (usually 0.0.0.0:8883).
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain of that listener (leaf first); re-read on SIGHUP.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls-cert`; re-read on SIGHUP.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// CA of client certificates; when set every TLS client must present one it signed.
+    #[serde(default)]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+fn d_anonymous() -> Anonymous {
+    Anonymous::Loopback
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            require_signed: true,
+            anonymous: d_anonymous(),
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+        }
+    }
+}
+
+impl SecurityConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.tls_listen, &self.tls_cert, &self.tls_key) {
+            (None, None, None) if self.tls_client_ca.is_none() => Ok(()),
+            (Some(_), Some(_), Some(_)) => Ok(()),
+            _ => Err(ConfigError::Invalid(
+                "[security] tls-listen, tls-cert and tls-key go together: set all three to \
+                 serve MQTT over TLS (tls-client-ca is optional), or none"
+                    .into(),
+            )),
+        }
+    }
 }
 
 /// `[embedded-broker]`.
@@ -345,6 +417,14 @@ impl HubConfig {
             ));
         }
         self.retention.validate()?;
+        self.security.validate()?;
+        if self.broker.is_some() && self.security.tls_listen.is_some() {
+            return Err(ConfigError::Invalid(
+                "[security] tls-listen is for the embedded broker; with an external `broker` \
+                 configure TLS there"
+                    .into(),
+            ));
+        }
         if !(2..=sitewatch_broker::config::MAX_CONNECTIONS_LIMIT)
             .contains(&self.embedded_broker.max_connections)
         {

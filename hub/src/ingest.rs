@@ -58,10 +58,23 @@ pub fn decode(kind: NodeTopic, payload: &[u8]) -> Result<Decoded, DecodeError> {
 pub struct IngestStats {
     pub received: AtomicU64,
     pub malformed: AtomicU64,
+    /// Dropped: no signature while `[security] require-signed` is on.
+    pub unsigned: AtomicU64,
+    /// Dropped: a signature that is not the MAC of the topic's node key.
+    pub bad_signature: AtomicU64,
+    /// Dropped: signed, but the topic's node has no credentials.
+    pub unknown_node: AtomicU64,
+    /// Messages whose `(session, seq)` had arrived already (resends and replays): a
+    /// heartbeat is dropped, data goes to the store, which does not store it twice.
+    pub duplicates: AtomicU64,
 }
 
 /// Everything the ingest loop needs.
 pub struct Ingest {
+    /// Node keys, for signed telemetry.
+    pub registry: Arc<crate::nodes::Registry>,
+    /// Drop unsigned agent data messages.
+    pub require_signed: bool,
     pub prefix: Prefix,
     pub fleet: Fleet,
     pub writer: mpsc::Sender<WriteOp>,
@@ -88,6 +101,7 @@ impl Ingest {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut site_published: HashMap<SiteId, SiteStatus> = HashMap::new();
         let mut malformed_logged: HashMap<String, u64> = HashMap::new();
+        let mut seen = crate::replay::SeenMessages::default();
         self.publish_snapshot();
         self.alerting.refresh();
         let mut ticks = 0u64;
@@ -97,7 +111,7 @@ impl Ingest {
                 msg = rx.recv() => {
                     let Some(msg) = msg else { break };
                     self.stats.received.fetch_add(1, Ordering::Relaxed);
-                    (self.handle(msg, &mut malformed_logged).await, false)
+                    (self.handle(msg, &mut malformed_logged, &mut seen).await, false)
                 }
                 Some(cmd) = commands.recv() => {
                     self.alerting.command(cmd, now_ms()).await;
@@ -132,6 +146,7 @@ impl Ingest {
         &mut self,
         msg: Inbound,
         malformed_logged: &mut HashMap<String, u64>,
+        seen: &mut crate::replay::SeenMessages,
     ) -> Vec<Transition> {
         let (site, node, kind) = match Topic::parse(&self.prefix, &msg.topic) {
             Ok(Topic::Node { site, node, kind }) => (site, node, kind),
@@ -141,7 +156,26 @@ impl Ingest {
                 return Vec::new();
             }
         };
-        let decoded = match decode(kind, &msg.payload) {
+        let payload = match kind {
+            NodeTopic::Info | NodeTopic::Heartbeat | NodeTopic::Metrics | NodeTopic::Scan => {
+                match crate::nodes::check_signature(
+                    &self.registry,
+                    self.require_signed,
+                    site.as_str(),
+                    node.as_str(),
+                    &msg.topic,
+                    &msg.payload,
+                ) {
+                    Ok(body) => body,
+                    Err(refusal) => {
+                        self.refused(&site, &node, &msg.topic, refusal, msg.recv_ms, malformed_logged);
+                        return Vec::new();
+                    }
+                }
+            }
+            _ => std::borrow::Cow::Borrowed(&msg.payload[..]),
+        };
+        let decoded = match decode(kind, &payload) {
             Ok(d) => d,
             Err(err) => {
                 self.malformed(
@@ -156,6 +190,30 @@ impl Ingest {
         let recv_ms = msg.recv_ms;
         if msg.retained {
             return self.replayed(site, node, decoded, recv_ms).await;
+        }
+        let id = match &decoded {
+            Decoded::Heartbeat(hb) => Some((hb.session.as_str(), hb.seq, true)),
+            Decoded::Metrics(m, _) => Some((m.session.as_str(), m.seq, false)),
+            Decoded::Scan(s, _) => Some((s.session.as_str(), s.seq, false)),
+            _ => None,
+        };
+        if let Some((session, seq, heartbeat)) = id {
+            use crate::replay::Seen;
+            match seen.observe(&site, &node, session, seq) {
+                Seen::New => {}
+                Seen::Duplicate => {
+                    self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    if heartbeat {
+                        return Vec::new();
+                    }
+                }
+                // Heartbeats are never resent: one this old is a replay.
+                Seen::TooOld if heartbeat => {
+                    self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    return Vec::new();
+                }
+                Seen::TooOld => {}
+            }
         }
         let (obs, op) = match decoded {
             Decoded::Status(s) => (Observation::Status(s), None),
@@ -264,6 +322,48 @@ impl Ingest {
                 .into_iter()
                 .collect(),
             _ => Vec::new(),
+        }
+    }
+
+    /// Counts a message refused by the signature check; logs it at most once a minute per
+    /// node and reason.
+    fn refused(
+        &self,
+        site: &SiteId,
+        node: &NodeId,
+        topic: &str,
+        refusal: crate::nodes::Refusal,
+        now: u64,
+        logged: &mut HashMap<String, u64>,
+    ) {
+        use crate::nodes::Refusal;
+        let (counter, advice) = match refusal {
+            Refusal::Unsigned => (
+                &self.stats.unsigned,
+                "the agent has no signing-key: give it the lines of `sitewatch-hub node add`, \
+                 or set [security] require-signed = false while agents are migrated",
+            ),
+            Refusal::BadSignature => (
+                &self.stats.bad_signature,
+                "not signed with this node's key: forged, sent by another node, or the agent \
+                 still has a key that was rotated",
+            ),
+            Refusal::UnknownNode => (
+                &self.stats.unknown_node,
+                "signed, but this node has no credentials (revoked, or not added with \
+                 `sitewatch-hub node add`)",
+            ),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let key = format!("{site}/{node} {}", refusal.as_str());
+        let last = logged.get(&key).copied().unwrap_or(0);
+        if last == 0 || now.saturating_sub(last) >= MALFORMED_LOG_EVERY_MS {
+            logged.insert(key, now);
+            tracing::warn!(
+                %site, %node, topic, reason = refusal.as_str(), advice,
+                "dropped a message that failed the signature check (logged at most once a \
+                 minute per node)"
+            );
         }
     }
 

@@ -16,8 +16,10 @@ pub mod config;
 pub mod ingest;
 pub mod inventory;
 pub mod mqtt;
+pub mod nodes;
 pub mod notify;
 pub mod probe;
+pub mod replay;
 pub mod state;
 pub mod store;
 
@@ -47,6 +49,38 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     tracing::info!(path = %db_path.display(), "database ready");
     let auth_db = store::auth::AuthDb::new(db_path.clone());
     auth::first_start(&auth_db, &config.auth).await?;
+    // Credentials: the hub's own agent gets fresh ones at every start; then every node's
+    // are loaded for the broker's logins and ingest's signature checks.
+    let local_credentials = if config.local_agent.enabled {
+        let site = config.local_agent.site.clone();
+        let node = match &config.local_agent.node {
+            Some(node) => node.clone(),
+            None => sitewatch_agent::config::node_from_hostname()
+                .context("naming the hub's own node: set [local-agent] node")?,
+        };
+        let db = auth_db.clone();
+        Some(
+            tokio::task::spawn_blocking(move || {
+                nodes::issue_local(&db, &site, &node, clock::now_ms())
+            })
+            .await
+            .context("issuing the local agent's credentials")??,
+        )
+    } else {
+        None
+    };
+    let registry = {
+        let db = auth_db.clone();
+        let snapshot = tokio::task::spawn_blocking(move || db.read(nodes::Snapshot::load))
+            .await
+            .context("loading credentials")??;
+        tracing::info!(
+            nodes = snapshot.node_count(),
+            require_signed = config.security.require_signed,
+            "credentials loaded"
+        );
+        Arc::new(nodes::Registry::new(snapshot)?)
+    };
     let reader = store::Reader::new(db_path.clone());
     let tracker = TaskTracker::new();
     // Tasks that must stop before the writer is drained.
@@ -56,20 +90,39 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     // the hub has subscribed, so what they send right after a hub restart reaches it.
     let (subscribed_tx, subscribed_rx) = watch::channel(false);
     let mut probe_target: Option<SocketAddr> = None;
+    let mut broker_handle: Option<sitewatch_broker::BrokerHandle> = None;
+    let security = &config.security;
     let (host, port) = match &config.broker {
         Some(url) => (url.host().to_owned(), url.port()),
         None => {
-            let broker = sitewatch_broker::start_gated(
+            let tls = match (&security.tls_cert, &security.tls_key) {
+                (Some(cert), Some(key)) => Some(sitewatch_broker::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: security.tls_client_ca.clone(),
+                }),
+                _ => None,
+            };
+            let authenticator: Arc<dyn sitewatch_broker::Authenticator> =
+                Arc::new(nodes::HubAuthenticator(registry.clone()));
+            let broker = sitewatch_broker::start_with(
                 sitewatch_broker::BrokerConfig {
                     listen: Some(config.mqtt_listen),
+                    tls_listen: security.tls_listen,
+                    tls,
                     max_connections: config.embedded_broker.max_connections,
+                    allow_anonymous: security.anonymous == config::Anonymous::Everyone,
+                    anonymous_loopback: security.anonymous != config::Anonymous::Nobody,
                     ..Default::default()
                 },
-                Some(sitewatch_broker::Gate {
-                    open: subscribed_rx,
-                    bypass_prefix: HUB_CLIENT_PREFIX.to_owned(),
-                    max_wait: Duration::from_secs(15),
-                }),
+                sitewatch_broker::StartOptions {
+                    gate: Some(sitewatch_broker::Gate {
+                        open: subscribed_rx,
+                        bypass_prefix: HUB_CLIENT_PREFIX.to_owned(),
+                        max_wait: Duration::from_secs(15),
+                    }),
+                    authenticator: Some(authenticator),
+                },
                 front.clone(),
             )
             .await
@@ -80,8 +133,9 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 )
             })?;
             let addr = broker.local_addr().unwrap_or(config.mqtt_listen);
-            tracing::info!(%addr, "embedded MQTT broker listening");
+            tracing::info!(%addr, tls = ?broker.tls_local_addr(), "embedded MQTT broker listening");
             probe_target = Some(addr);
+            broker_handle = Some(broker.handle());
             tracker.spawn(broker.join());
             let ip = if addr.ip().is_unspecified() {
                 match addr {
@@ -105,8 +159,15 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         host: host.clone(),
         port,
         client_id: hub_client_id(),
-        username: config.mqtt_username.clone(),
-        password: config.mqtt_password.clone(),
+        // On the embedded broker the hub logs in with a password made for this process.
+        username: match &config.broker {
+            Some(_) => config.mqtt_username.clone(),
+            None => Some(nodes::HUB_MQTT_USER.to_owned()),
+        },
+        password: match &config.broker {
+            Some(_) => config.mqtt_password.clone(),
+            None => Some(registry.hub_secret().to_owned()),
+        },
         prefix: prefix.clone(),
         tls,
     };
@@ -207,7 +268,16 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     };
     alerting.apply(restored).await;
 
+    tracker.spawn(nodes::refresh(
+        registry.clone(),
+        auth_db.clone(),
+        broker_handle.clone(),
+        front.clone(),
+    ));
+    tracker.spawn(reload_on_sighup(broker_handle.clone(), front.clone()));
     let ingest = ingest::Ingest {
+        registry: registry.clone(),
+        require_signed: config.security.require_signed,
         prefix: prefix.clone(),
         fleet,
         writer: writer.tx.clone(),
@@ -241,6 +311,10 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         tracker.spawn(probe::run(
             addr,
             format!("{HUB_CLIENT_PREFIX}probe-{}", std::process::id()),
+            Some((
+                nodes::HUB_MQTT_USER.to_owned(),
+                registry.hub_secret().to_owned(),
+            )),
             (probe::EVERY, probe::TIMEOUT),
             probe_tx,
             fatal.clone(),
@@ -274,7 +348,18 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     // the broker and ingest.
     let agent_stop = CancellationToken::new();
     let local_agent = if config.local_agent.enabled {
-        let agent = local_agent_config(&config, &host, port)?;
+        let mut agent = local_agent_config(&config, &host, port)?;
+        if let Some(issued) = &local_credentials {
+            agent.node = Some(issued.node.clone());
+            agent.signing_key = Some(
+                sitewatch_agent::config::SigningKey::from_hex(&issued.signing_key)
+                    .context("the local agent's signing key")?,
+            );
+            if config.broker.is_none() {
+                agent.username = Some(issued.username.clone());
+                agent.password = Some(issued.password.clone());
+            }
+        }
         let stop = agent_stop.clone();
         Some(tokio::spawn(async move {
             if let Err(err) = sitewatch_agent::run(agent, stop).await {
@@ -308,6 +393,43 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     match fatal_reason {
         Some(why) => anyhow::bail!("{why}; see the log above"),
         None => Ok(()),
+    }
+}
+
+/// On SIGHUP: re-reads the embedded broker's TLS certificate and key, and forgets cached
+/// logins (credential changes are also picked up every 2 s without it).
+async fn reload_on_sighup(
+    broker: Option<sitewatch_broker::BrokerHandle>,
+    stop: CancellationToken,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(hup) => hup,
+        Err(err) => {
+            tracing::warn!(cause = %err, "cannot listen for SIGHUP; TLS files reload only at restart");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            got = hup.recv() => if got.is_none() { break },
+        }
+        let Some(broker) = &broker else {
+            tracing::info!("SIGHUP: nothing to reload (external broker)");
+            continue;
+        };
+        broker.forget_logins();
+        match broker.reload_tls() {
+            Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded, cached logins forgotten"),
+            Err(sitewatch_broker::TlsError::NotConfigured) => {
+                tracing::info!("SIGHUP: cached logins forgotten (no TLS listener to reload)")
+            }
+            Err(err) => tracing::error!(
+                cause = %err,
+                "SIGHUP: cannot reload the TLS certificate; still serving the previous one"
+            ),
+        }
     }
 }
 

@@ -21,12 +21,23 @@ pub const TIMEOUT: Duration = Duration::from_secs(3);
 /// Consecutive failures after which the hub exits.
 pub const FAILURES_BEFORE_EXIT: u32 = 3;
 
-/// An MQTT 3.1.1 CONNECT with a clean session and `client_id`.
-pub fn connect_packet(client_id: &str) -> Vec<u8> {
-    let id = client_id.as_bytes();
-    let mut body = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x0A];
-    body.extend_from_slice(&(id.len() as u16).to_be_bytes());
-    body.extend_from_slice(id);
+/// A user name and password for the probe's CONNECT.
+pub type Login = Option<(String, String)>;
+
+/// An MQTT 3.1.1 CONNECT with a clean session, `client_id` and, if given, a user name and
+/// password.
+pub fn connect_packet(client_id: &str, login: Option<(&str, &str)>) -> Vec<u8> {
+    let flags = if login.is_some() { 0xC2 } else { 0x02 };
+    let mut body = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, flags, 0x00, 0x0A];
+    let mut field = |bytes: &[u8]| {
+        body.extend_from_slice(&(bytes.len().min(u16::MAX as usize) as u16).to_be_bytes());
+        body.extend_from_slice(&bytes[..bytes.len().min(u16::MAX as usize)]);
+    };
+    field(client_id.as_bytes());
+    if let Some((user, password)) = login {
+        field(user.as_bytes());
+        field(password.as_bytes());
+    }
     let mut packet = vec![0x10];
     let mut len = body.len();
     loop {
@@ -48,13 +59,14 @@ pub fn connect_packet(client_id: &str) -> Vec<u8> {
 pub async fn probe_once(
     addr: SocketAddr,
     client_id: &str,
+    login: Option<(&str, &str)>,
     timeout: Duration,
 ) -> Result<(), String> {
     let run = async {
         let mut s = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        s.write_all(&connect_packet(client_id))
+        s.write_all(&connect_packet(client_id, login))
             .await
             .map_err(|e| format!("send CONNECT: {e}"))?;
         let mut ack = [0u8; 4];
@@ -79,6 +91,7 @@ pub async fn probe_once(
 pub async fn run(
     addr: SocketAddr,
     client_id: String,
+    login: Login,
     (every, timeout): (Duration, Duration),
     healthy: watch::Sender<bool>,
     fatal: CancellationToken,
@@ -92,7 +105,8 @@ pub async fn run(
             _ = stop.cancelled() => return,
             _ = every.tick() => {}
         }
-        match probe_once(addr, &client_id, timeout).await {
+        let credentials = login.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+        match probe_once(addr, &client_id, credentials, timeout).await {
             Ok(()) => {
                 if failures > 0 {
                     tracing::info!("the MQTT listener accepts connections again");
@@ -151,7 +165,7 @@ mod tests {
         let (tx, rx) = watch::channel(true);
         let fatal = CancellationToken::new();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run(addr, "sw-hub.t".into(), FAST, tx, fatal.clone(), stop));
+        let task = tokio::spawn(run(addr, "sw-hub.t".into(), None, FAST, tx, fatal.clone(), stop));
         tokio::time::timeout(Duration::from_secs(10), fatal.cancelled())
             .await
             .expect("fatal after three failed probes");
@@ -162,20 +176,20 @@ mod tests {
     #[tokio::test]
     async fn a_full_broker_still_answers_and_is_alive() {
         let addr = fake(Some([0x20, 0x02, 0x00, 0x03])).await;
-        assert_eq!(probe_once(addr, "sw-hub.t", FAST.1).await, Ok(()));
+        assert_eq!(probe_once(addr, "sw-hub.t", None, FAST.1).await, Ok(()));
         let closed = {
             let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
             l.local_addr().unwrap()
         };
         assert!(
-            probe_once(closed, "sw-hub.t", FAST.1).await.is_err(),
+            probe_once(closed, "sw-hub.t", None, FAST.1).await.is_err(),
             "nobody listening"
         );
     }
 
     #[test]
     fn connect_packet_is_mqtt_311() {
-        let p = super::connect_packet("sw-hub.probe");
+        let p = super::connect_packet("sw-hub.probe", None);
         assert_eq!(&p[..2], &[0x10, 24]);
         assert_eq!(&p[2..9], b"\x00\x04MQTT\x04");
         assert_eq!(&p[p.len() - 12..], b"sw-hub.probe");

@@ -117,7 +117,8 @@ fn a_host_added_then_removed_gives_one_new_and_one_gone_event() {
         &hub_conf,
         format!(
             "mqtt-listen = \"127.0.0.1:1883\"\nhttp-listen = \"127.0.0.1:8080\"\n\
-             data-dir = \"{}\"\n[local-agent]\nenabled = false\n[inventory]\nabsent-after-s = 12\n",
+             data-dir = \"{}\"\n[local-agent]\nenabled = false\n[inventory]\nabsent-after-s = 12\n\
+             [security]\nrequire-signed = false\nanonymous = \"everyone\"\n",
             data.display()
         ),
     )

@@ -72,6 +72,8 @@ impl Hub {
             .args(["--mqtt-listen", &mqtt, "--http-listen", &http, "--data-dir"])
             .arg(&self.data)
             .arg("--no-local-agent")
+            // The load generator's agents do not sign their messages.
+            .arg("--allow-unsigned")
             // rumqttd logs every connection it drops at shutdown as an error.
             .env("RUST_LOG", "warn,rumqttd=off")
             .stdout(Stdio::null())

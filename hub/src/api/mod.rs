@@ -183,6 +183,10 @@ async fn healthz(
             "mqtt_connected": *state.mqtt_connected.borrow(),
             "messages_received": state.stats.received.load(Relaxed),
             "messages_malformed": state.stats.malformed.load(Relaxed),
+            "messages_unsigned": state.stats.unsigned.load(Relaxed),
+            "messages_bad_signature": state.stats.bad_signature.load(Relaxed),
+            "messages_unknown_node": state.stats.unknown_node.load(Relaxed),
+            "messages_duplicate": state.stats.duplicates.load(Relaxed),
         })),
     )
 }

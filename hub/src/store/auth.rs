@@ -166,7 +166,7 @@ impl AuthDb {
         &self.path
     }
 
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_site_events.sql"),
     include_str!("../../migrations/0006_devices.sql"),
     include_str!("../../migrations/0007_auth.sql"),
+    include_str!("../../migrations/0008_node_credentials.sql"),
 ];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@ pub mod codec;
 pub mod fixture;
 pub mod maintain;
 mod migrate;
+pub mod nodes;
 pub mod query;
 mod read;
 pub mod watermark;

@@ -115,7 +115,7 @@ before(async () => {
   writeFileSync(config, "[auth]\nopen-on-loopback = false\n");
   hub = { mqttPort, mqtt: `mqtt://127.0.0.1:${mqttPort}`, url: `http://127.0.0.1:${httpPort}`, started: Date.now() };
   hub.proc = run("hub", bin("sitewatch-hub"), ["--config", config, "--mqtt-listen", `127.0.0.1:${mqttPort}`,
-    "--http-listen", `127.0.0.1:${httpPort}`, "--data-dir", join(tmp, "data"), "--no-local-agent"],
+    "--http-listen", `127.0.0.1:${httpPort}`, "--data-dir", join(tmp, "data"), "--no-local-agent", "--allow-unsigned"],
   { SITEWATCH_ADMIN_PASSWORD: PASSWORD });
   await waitFor("hub /healthz", 30000, async () => (await (await fetch(hub.url + "/healthz")).json()).mqtt_connected);
   // A token for the test's own API calls, made through the login API like a script would.

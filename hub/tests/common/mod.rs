@@ -153,6 +153,9 @@ pub fn start_hub_in(data: tempfile::TempDir, extra: &[&str]) -> Hub {
         &http,
         "--data-dir",
         &dir,
+        // Most tests run agents without credentials; hub/tests/security.rs runs the hub's
+        // defaults (signed telemetry required).
+        "--allow-unsigned",
     ];
     args.extend_from_slice(extra);
     let proc = spawn("sitewatch-hub", hub_bin(), &args, Stdio::null());
@@ -181,6 +184,7 @@ pub fn restart_hub_at(data: &Path, mqtt_port: u16, http_port: u16, config: &str)
         &dir,
         "--config",
         config,
+        "--allow-unsigned",
     ];
     let proc = spawn("sitewatch-hub", hub_bin(), &args, Stdio::null());
     let hub = Hub {
