@@ -97,7 +97,10 @@ impl fmt::Debug for AgentConfig {
             .field("reconnect_max_s", &self.reconnect_max_s)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("signing_key", &self.signing_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("filesystems", &self.filesystems)
             .field("checks", &self.checks)
             .field("outbox", &self.outbox)
@@ -368,11 +371,13 @@ impl PartialConfig {
             None => node_from_hostname()?,
         };
         let signing_key = match self.signing_key {
-            Some(hex) => Some(SigningKey::from_hex(&hex).map_err(|e| ConfigError::Invalid {
-                origin: origin.to_owned(),
-                key: "signing-key",
-                problem: e.to_string(),
-            })?),
+            Some(hex) => Some(
+                SigningKey::from_hex(&hex).map_err(|e| ConfigError::Invalid {
+                    origin: origin.to_owned(),
+                    key: "signing-key",
+                    problem: e.to_string(),
+                })?,
+            ),
             None => None,
         };
         let config = AgentConfig {

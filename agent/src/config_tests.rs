@@ -354,7 +354,10 @@ fn signing_key_is_checked_and_never_shown() {
     assert!(c.signing_key.is_some());
     assert!(!format!("{c:?}").contains(&hex));
     assert!(!c.to_redacted_toml().contains(&hex));
-    assert!(c.to_redacted_toml().contains("signing-key = \"<redacted>\""));
+    assert!(
+        c.to_redacted_toml()
+            .contains("signing-key = \"<redacted>\"")
+    );
     let e = err(&format!("{MIN}signing-key = \"abc\"\n"));
     assert!(
         e.contains("`signing-key`") && e.contains("64 hexadecimal digits"),

@@ -303,9 +303,7 @@ pub(crate) fn check_session(
     rules: &SessionRules<'_>,
 ) -> Result<Option<NodePolicy>, Refusal> {
     let Access::Node(binding) = access else {
-        if rules.authenticates
-            && *access != Access::Local
-            && !unbound_may_use_client_id(client_id)
+        if rules.authenticates && *access != Access::Local && !unbound_may_use_client_id(client_id)
         {
             return Err(Refusal::not_authorized(format!(
                 "client id {client_id:?} is reserved for the agent of that node"

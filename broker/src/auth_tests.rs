@@ -289,7 +289,12 @@ async fn anonymous_loopback_admits_local_clients_only() {
         peer: peer.parse().unwrap(),
         ..login("sw.club.pi", None, b"")
     };
-    for peer in ["127.0.0.1:1", "127.8.9.10:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+    for peer in [
+        "127.0.0.1:1",
+        "127.8.9.10:1",
+        "[::1]:1",
+        "[::ffff:127.0.0.1]:1",
+    ] {
         assert_eq!(a.authorize(from(peer)).await, Ok(Access::Local), "{peer}");
     }
     for peer in ["192.0.2.7:1", "[2001:db8::1]:1", "[::ffff:192.0.2.7]:1"] {

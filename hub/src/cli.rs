@@ -270,17 +270,16 @@ pub fn run_command(command: Command, config: &HubConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ids(site: &str, node: &str) -> anyhow::Result<(sitewatch_proto::SiteId, sitewatch_proto::NodeId)> {
+fn ids(
+    site: &str,
+    node: &str,
+) -> anyhow::Result<(sitewatch_proto::SiteId, sitewatch_proto::NodeId)> {
     let site = sitewatch_proto::SiteId::new(site).map_err(|e| anyhow::anyhow!("site: {e}"))?;
     let node = sitewatch_proto::NodeId::new(node).map_err(|e| anyhow::anyhow!("node: {e}"))?;
     Ok((site, node))
 }
 
-fn node_command(
-    cmd: NodeCommand,
-    db: &crate::store::auth::AuthDb,
-    now: u64,
-) -> anyhow::Result<()> {
+fn node_command(cmd: NodeCommand, db: &crate::store::auth::AuthDb, now: u64) -> anyhow::Result<()> {
     use crate::nodes;
     let print = |issued: &nodes::Issued, broker_url: &str, verb: &str| {
         println!(
@@ -332,9 +331,7 @@ fn node_command(
         NodeCommand::Revoke { site, node } => {
             let (site, node) = ids(&site, &node)?;
             nodes::revoke(db, &site, &node)?;
-            println!(
-                "revoked node {site}/{node}: its logins are refused and its messages dropped"
-            );
+            println!("revoked node {site}/{node}: its logins are refused and its messages dropped");
         }
     }
     Ok(())
@@ -352,7 +349,8 @@ fn mqtt_user_command(
             name,
             password_stdin,
         } => {
-            let generated = nodes::put_mqtt_user(db, &name, read_password(password_stdin)?, false, now)?;
+            let generated =
+                nodes::put_mqtt_user(db, &name, read_password(password_stdin)?, false, now)?;
             println!("created MQTT user {name}");
             if let Some(p) = generated {
                 println!("password of {name}: {p}");
@@ -369,7 +367,8 @@ fn mqtt_user_command(
             if !exists {
                 anyhow::bail!("no MQTT user {name} (see `sitewatch-hub mqtt-user list`)");
             }
-            let generated = nodes::put_mqtt_user(db, &name, read_password(password_stdin)?, true, now)?;
+            let generated =
+                nodes::put_mqtt_user(db, &name, read_password(password_stdin)?, true, now)?;
             println!("password of MQTT user {name} changed");
             if let Some(p) = generated {
                 println!("password of {name}: {p}");
@@ -377,7 +376,11 @@ fn mqtt_user_command(
         }
         MqttUserCommand::List => {
             for u in db.read(crate::store::nodes::mqtt_users)? {
-                println!("{}\tcreated {}", u.name, crate::notify::template::utc(u.created_ms));
+                println!(
+                    "{}\tcreated {}",
+                    u.name,
+                    crate::notify::template::utc(u.created_ms)
+                );
             }
         }
         MqttUserCommand::Remove { name } => {

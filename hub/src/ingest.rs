@@ -168,7 +168,14 @@ impl Ingest {
                 ) {
                     Ok(body) => body,
                     Err(refusal) => {
-                        self.refused(&site, &node, &msg.topic, refusal, msg.recv_ms, malformed_logged);
+                        self.refused(
+                            &site,
+                            &node,
+                            &msg.topic,
+                            refusal,
+                            msg.recv_ms,
+                            malformed_logged,
+                        );
                         return Vec::new();
                     }
                 }

@@ -398,10 +398,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
 
 /// On SIGHUP: re-reads the embedded broker's TLS certificate and key, and forgets cached
 /// logins (credential changes are also picked up every 2 s without it).
-async fn reload_on_sighup(
-    broker: Option<sitewatch_broker::BrokerHandle>,
-    stop: CancellationToken,
-) {
+async fn reload_on_sighup(broker: Option<sitewatch_broker::BrokerHandle>, stop: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = match signal(SignalKind::hangup()) {
         Ok(hup) => hup,

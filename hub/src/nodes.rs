@@ -358,8 +358,10 @@ pub struct HubAuthenticator(pub Arc<Registry>);
 
 impl Authenticator for HubAuthenticator {
     fn check(&self, credentials: &Credentials<'_>) -> AuthDecision {
-        self.0
-            .check_login(credentials.username, credentials.password.unwrap_or_default())
+        self.0.check_login(
+            credentials.username,
+            credentials.password.unwrap_or_default(),
+        )
     }
 }
 
@@ -381,14 +383,15 @@ pub async fn refresh(
         }
         let known = registry.current().version;
         let db = db.clone();
-        let loaded = tokio::task::spawn_blocking(move || -> Result<Option<Snapshot>, StoreError> {
-            let version = db.read(db::credentials_version)?;
-            if version == known {
-                return Ok(None);
-            }
-            db.read(|c| Snapshot::load(c)).map(Some)
-        })
-        .await;
+        let loaded =
+            tokio::task::spawn_blocking(move || -> Result<Option<Snapshot>, StoreError> {
+                let version = db.read(db::credentials_version)?;
+                if version == known {
+                    return Ok(None);
+                }
+                db.read(Snapshot::load).map(Some)
+            })
+            .await;
         match loaded {
             Ok(Ok(Some(snapshot))) => {
                 tracing::info!(

@@ -165,7 +165,15 @@ mod tests {
         let (tx, rx) = watch::channel(true);
         let fatal = CancellationToken::new();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run(addr, "sw-hub.t".into(), None, FAST, tx, fatal.clone(), stop));
+        let task = tokio::spawn(run(
+            addr,
+            "sw-hub.t".into(),
+            None,
+            FAST,
+            tx,
+            fatal.clone(),
+            stop,
+        ));
         tokio::time::timeout(Duration::from_secs(10), fatal.cancelled())
             .await
             .expect("fatal after three failed probes");

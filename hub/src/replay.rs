@@ -62,9 +62,7 @@ impl Window {
         let (words, bits) = ((by / 64) as usize, (by % 64) as u32);
         for w in (0..WORDS).rev() {
             let hi = w.checked_sub(words).map_or(0, |s| self.bits[s]);
-            let lo = w
-                .checked_sub(words + 1)
-                .map_or(0, |s| self.bits[s]);
+            let lo = w.checked_sub(words + 1).map_or(0, |s| self.bits[s]);
             self.bits[w] = if bits == 0 {
                 hi
             } else {
@@ -102,10 +100,7 @@ pub struct SeenMessages {
 impl SeenMessages {
     /// Records `(session, seq)` of a node and says whether it was new.
     pub fn observe(&mut self, site: &SiteId, node: &NodeId, session: &str, seq: u64) -> Seen {
-        let sessions = self
-            .nodes
-            .entry((site.clone(), node.clone()))
-            .or_default();
+        let sessions = self.nodes.entry((site.clone(), node.clone())).or_default();
         if let Some(w) = sessions.iter_mut().find(|w| w.session == session) {
             return w.observe(seq);
         }

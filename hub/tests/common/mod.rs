@@ -141,6 +141,16 @@ pub fn start_hub(extra: &[&str]) -> Hub {
 }
 
 pub fn start_hub_in(data: tempfile::TempDir, extra: &[&str]) -> Hub {
+    start_hub_with(data, extra, true)
+}
+
+/// Starts `sitewatch-hub` with its security defaults: signed telemetry required (no
+/// `--allow-unsigned`), anonymous MQTT only from loopback.
+pub fn start_hub_secure(extra: &[&str]) -> Hub {
+    start_hub_with(tempfile::tempdir().expect("temp dir"), extra, false)
+}
+
+fn start_hub_with(data: tempfile::TempDir, extra: &[&str], allow_unsigned: bool) -> Hub {
     let mqtt_port = free_port();
     let http_port = free_port();
     let mqtt = format!("127.0.0.1:{mqtt_port}");
@@ -153,10 +163,12 @@ pub fn start_hub_in(data: tempfile::TempDir, extra: &[&str]) -> Hub {
         &http,
         "--data-dir",
         &dir,
-        // Most tests run agents without credentials; hub/tests/security.rs runs the hub's
-        // defaults (signed telemetry required).
-        "--allow-unsigned",
     ];
+    // Most tests run agents without credentials; hub/tests/security.rs runs the hub's
+    // defaults (signed telemetry required).
+    if allow_unsigned {
+        args.push("--allow-unsigned");
+    }
     args.extend_from_slice(extra);
     let proc = spawn("sitewatch-hub", hub_bin(), &args, Stdio::null());
     let hub = Hub {
