@@ -511,4 +511,34 @@ mod tests {
         assert!(!c.auth.open_on_loopback);
         assert_eq!(c.auth.secure_cookie, crate::auth::SecureCookie::Always);
     }
+
+    #[test]
+    fn security_defaults_and_mistakes() {
+        let c = HubConfig::from_toml_str("").unwrap();
+        assert!(c.security.require_signed);
+        assert_eq!(c.security.anonymous, Anonymous::Loopback);
+        assert!(c.security.tls_listen.is_none());
+        let c = HubConfig::from_toml_str(
+            "[security]\nrequire-signed = false\nanonymous = \"nobody\"\n\
+             tls-listen = \"0.0.0.0:8883\"\ntls-cert = \"/c.pem\"\ntls-key = \"/k.pem\"\n",
+        )
+        .unwrap();
+        assert!(!c.security.require_signed);
+        assert_eq!(c.security.anonymous, Anonymous::Nobody);
+        let e = HubConfig::from_toml_str("[security]\ntls-listen = \"0.0.0.0:8883\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tls-cert") && e.contains("together"), "{e}");
+        let e = HubConfig::from_toml_str("[security]\nanonymous = \"yes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nobody") && e.contains("loopback"), "{e}");
+        let e = HubConfig::from_toml_str(
+            "broker = \"mqtt://10.0.0.1:1883\"\n[security]\ntls-listen = \"0.0.0.0:8883\"\n\
+             tls-cert = \"/c\"\ntls-key = \"/k\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("embedded broker"), "{e}");
+    }
 }

@@ -59,13 +59,26 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 .context("naming the hub's own node: set [local-agent] node")?,
         };
         let db = auth_db.clone();
-        Some(
-            tokio::task::spawn_blocking(move || {
-                nodes::issue_local(&db, &site, &node, clock::now_ms())
+        let issued = tokio::task::spawn_blocking(move || {
+            nodes::issue_local(&db, &site, &node, clock::now_ms()).map_err(|err| {
+                (err, nodes::stored_key(&db, &site, &node).map(|k| (node, k)))
             })
-            .await
-            .context("issuing the local agent's credentials")??,
-        )
+        })
+        .await
+        .context("issuing the local agent's credentials")?;
+        match issued {
+            Ok(issued) => Some((issued.node.clone(), issued.signing_key.clone(), Some(issued))),
+            Err((err, key)) => {
+                // A full disk must not keep the hub from starting: its own agent then
+                // logs in anonymously from loopback, with the node's stored key if any.
+                tracing::error!(
+                    cause = %err,
+                    "cannot store new credentials for the hub's own agent; it connects \
+                     without a password this time"
+                );
+                key.map(|(node, key)| (node, key, None))
+            }
+        }
     } else {
         None
     };
@@ -349,13 +362,15 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     let agent_stop = CancellationToken::new();
     let local_agent = if config.local_agent.enabled {
         let mut agent = local_agent_config(&config, &host, port)?;
-        if let Some(issued) = &local_credentials {
-            agent.node = Some(issued.node.clone());
+        if let Some((node, key, issued)) = &local_credentials {
+            agent.node = Some(node.clone());
             agent.signing_key = Some(
-                sitewatch_agent::config::SigningKey::from_hex(&issued.signing_key)
+                sitewatch_agent::config::SigningKey::from_hex(key)
                     .context("the local agent's signing key")?,
             );
-            if config.broker.is_none() {
+            if let Some(issued) = issued
+                && config.broker.is_none()
+            {
                 agent.username = Some(issued.username.clone());
                 agent.password = Some(issued.password.clone());
             }

@@ -139,6 +139,15 @@ pub fn issue_local(
     })
 }
 
+/// The stored signing key of a node, if it has credentials (blocking; read only).
+pub fn stored_key(db: &AuthDb, site: &SiteId, node: &NodeId) -> Option<String> {
+    db.read(db::node_credentials)
+        .ok()?
+        .into_iter()
+        .find(|r| r.site == site.as_str() && r.node == node.as_str())
+        .map(|r| r.signing_key)
+}
+
 /// Deletes a node's credentials: its logins are refused and its signed messages dropped.
 pub fn revoke(db: &AuthDb, site: &SiteId, node: &NodeId) -> Result<(), AuthError> {
     match db.delete_node_credentials(site.as_str(), node.as_str())? {

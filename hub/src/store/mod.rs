@@ -95,6 +95,16 @@ pub fn init(data_dir: &Path) -> Result<PathBuf, StoreError> {
     )?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     migrate::apply(&mut conn, &path)?;
+    // Node signing keys are in this file: readable by the hub's user only (SQLite gives
+    // its -wal and -shm files the same mode).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(err) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(path = %path.display(), cause = %err,
+                "cannot make the database readable by its owner only; check its permissions");
+        }
+    }
     Ok(path)
 }
 
