@@ -195,6 +195,16 @@ impl Ingest {
             }
         };
         let recv_ms = msg.recv_ms;
+        // `status` cannot be signed (plain text for Home Assistant; the broker publishes the
+        // will). With signatures required, only a node with credentials may be declared
+        // offline by it, and `online` is left to its signed heartbeat.
+        if self.require_signed
+            && let Decoded::Status(status) = &decoded
+            && (*status == Status::Online
+                || self.registry.key(site.as_str(), node.as_str()).is_none())
+        {
+            return Vec::new();
+        }
         if msg.retained {
             return self.replayed(site, node, decoded, recv_ms).await;
         }

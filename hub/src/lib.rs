@@ -60,14 +60,17 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         };
         let db = auth_db.clone();
         let issued = tokio::task::spawn_blocking(move || {
-            nodes::issue_local(&db, &site, &node, clock::now_ms()).map_err(|err| {
-                (err, nodes::stored_key(&db, &site, &node).map(|k| (node, k)))
-            })
+            nodes::issue_local(&db, &site, &node, clock::now_ms())
+                .map_err(|err| (err, nodes::stored_key(&db, &site, &node).map(|k| (node, k))))
         })
         .await
         .context("issuing the local agent's credentials")?;
         match issued {
-            Ok(issued) => Some((issued.node.clone(), issued.signing_key.clone(), Some(issued))),
+            Ok(issued) => Some((
+                issued.node.clone(),
+                issued.signing_key.clone(),
+                Some(issued),
+            )),
             Err((err, key)) => {
                 // A full disk must not keep the hub from starting: its own agent then
                 // logs in anonymously from loopback, with the node's stored key if any.

@@ -189,6 +189,8 @@ fn credentials_and_signatures_on_the_embedded_broker() {
     let _anon = start_agent(&hub.broker_url(), "club-c", "pi");
     wait_counter(&hub, "messages_unsigned", 0);
     assert_eq!(stored(data, "club-c", "pi"), 0);
+    // Not even listed: its plain `online` status does not count without credentials.
+    assert!(hub.node("club-c", "pi").is_none());
 
     // Site A's login cannot speak for site B: another node's client id is refused at
     // CONNECT (CONNACK 5), B's topics are outside what the broker lets it publish.

@@ -55,3 +55,32 @@ fn every_example_in_protocol_md_parses() {
         );
     }
 }
+
+/// The signed example verifies with the key the document gives, and fails with another.
+#[test]
+fn the_signed_example_verifies() {
+    let doc = include_str!("../../docs/PROTOCOL.md");
+    let key_line = doc
+        .lines()
+        .find(|l| l.starts_with("With the key `"))
+        .expect("the example key");
+    let hex = key_line
+        .trim_start_matches("With the key `")
+        .split('`')
+        .next()
+        .expect("key");
+    let key = sitewatch_proto::NodeKey::from_hex(hex).expect("valid key");
+    let payload = doc
+        .lines()
+        .find(|l| l.starts_with('{') && l.contains(r#","mac":""#))
+        .expect("the signed example");
+    let signed = sitewatch_proto::sign::split(payload.as_bytes()).expect("signed");
+    let topic = "sitewatch/v1/club-1/pi-gate/heartbeat";
+    assert!(key.verify(topic, &signed.body, &signed.mac));
+    assert!(!key.verify(
+        "sitewatch/v1/club-2/pi-gate/heartbeat",
+        &signed.body,
+        &signed.mac
+    ));
+    assert!(from_json::<Heartbeat>(&signed.body).is_ok());
+}

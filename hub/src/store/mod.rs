@@ -99,8 +99,7 @@ pub fn init(data_dir: &Path) -> Result<PathBuf, StoreError> {
     // its -wal and -shm files the same mode).
     {
         use std::os::unix::fs::PermissionsExt;
-        if let Err(err) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-        {
+        if let Err(err) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
             tracing::warn!(path = %path.display(), cause = %err,
                 "cannot make the database readable by its owner only; check its permissions");
         }
