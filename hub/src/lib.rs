@@ -60,8 +60,10 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         };
         let db = auth_db.clone();
         let issued = tokio::task::spawn_blocking(move || {
-            nodes::issue_local(&db, &site, &node, clock::now_ms())
-                .map_err(|err| (err, nodes::stored_key(&db, &site, &node).map(|k| (node, k))))
+            nodes::issue_local(&db, &site, &node, clock::now_ms()).map_err(|err| {
+                let key = nodes::stored_key(&db, &site, &node).map(|k| (node, k));
+                (err.to_string(), key)
+            })
         })
         .await
         .context("issuing the local agent's credentials")?;
