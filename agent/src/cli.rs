@@ -14,6 +14,8 @@ use crate::scan::ScanConfig;
 pub const ENV_USERNAME: &str = "SITEWATCH_MQTT_USERNAME";
 /// Environment variable holding the MQTT password.
 pub const ENV_PASSWORD: &str = "SITEWATCH_MQTT_PASSWORD";
+/// Environment variable holding the signing key.
+pub const ENV_SIGNING_KEY: &str = "SITEWATCH_SIGNING_KEY";
 
 /// Publishes this machine's heartbeats and metrics to a sitewatch MQTT broker.
 ///
@@ -89,7 +91,7 @@ pub struct ScanArgs {
 
 const ENV_HELP: &str = "Environment: SITEWATCH_CONFIG, SITEWATCH_BROKER, SITEWATCH_SITE, \
 SITEWATCH_NODE (like the flags), SITEWATCH_MQTT_USERNAME and SITEWATCH_MQTT_PASSWORD (MQTT \
-credentials), RUST_LOG (log filter, default info). Exit codes: 0 ok, 1 runtime error, \
+credentials), SITEWATCH_SIGNING_KEY (the node's signing key), RUST_LOG (log filter, default info). Exit codes: 0 ok, 1 runtime error, \
 2 usage error, 78 configuration error.";
 
 impl Cli {
@@ -106,6 +108,7 @@ impl Cli {
             keepalive_s: self.keepalive,
             username: env(ENV_USERNAME),
             password: env(ENV_PASSWORD),
+            signing_key: env(ENV_SIGNING_KEY),
         }
     }
 
@@ -210,6 +213,7 @@ mod tests {
             Overrides {
                 username: None,
                 password: None,
+                signing_key: None,
                 ..c.overrides()
             },
         )

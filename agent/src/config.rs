@@ -284,6 +284,7 @@ pub struct Overrides {
     pub keepalive_s: Option<u64>,
     pub username: Option<String>,
     pub password: Option<String>,
+    pub signing_key: Option<String>,
 }
 
 impl PartialConfig {
@@ -353,6 +354,7 @@ impl PartialConfig {
         }
         self.username = o.username.or(self.username.take());
         self.password = o.password.or(self.password.take());
+        self.signing_key = o.signing_key.or(self.signing_key.take());
         Ok(())
     }
 

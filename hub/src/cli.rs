@@ -284,10 +284,16 @@ fn node_command(cmd: NodeCommand, db: &crate::store::auth::AuthDb, now: u64) -> 
     let print = |issued: &nodes::Issued, broker_url: &str, verb: &str| {
         println!(
             "{verb} credentials for node {}/{}; the password and signing key are shown only \
-             this once. Put these lines in the agent's config file (/etc/sitewatch/agent.toml):\n",
+             this once. Put these lines in the agent's config file (/etc/sitewatch/agent.toml, \
+             mode 0600):\n",
             issued.site, issued.node
         );
         print!("{}", issued.agent_snippet(broker_url));
+        println!(
+            "\nor, with the systemd unit, keep the secrets out of agent.toml: its first three \
+             lines there, and these in /etc/sitewatch/agent.env (mode 0600):\n"
+        );
+        print!("{}", issued.agent_env());
     };
     match cmd {
         NodeCommand::Add {

@@ -49,6 +49,15 @@ impl std::fmt::Debug for Issued {
 }
 
 impl Issued {
+    /// The secrets as lines of the environment file the agent's systemd unit reads
+    /// (`/etc/sitewatch/agent.env`, mode 0600), so `agent.toml` can stay world-readable.
+    pub fn agent_env(&self) -> String {
+        format!(
+            "SITEWATCH_MQTT_USERNAME={}\nSITEWATCH_MQTT_PASSWORD={}\nSITEWATCH_SIGNING_KEY={}\n",
+            self.username, self.password, self.signing_key
+        )
+    }
+
     /// The lines to put in the agent's config file.
     pub fn agent_snippet(&self, broker: &str) -> String {
         format!(

@@ -373,12 +373,35 @@ fn the_tls_listener_serves_agents_and_reloads_its_certificate_on_sighup() {
     let data = hub.data.path();
     let url = format!("mqtts://127.0.0.1:{tls_port}");
     let creds = node_add(data, "club-t", "pi", &url);
-    let _agent = start_agent_with(
-        dir.path(),
-        "t",
-        &creds.snippet,
-        &format!("[tls]\nca-file = {:?}\n", first.ca),
-    );
+    // The secrets through the environment, as the systemd unit's agent.env gives them.
+    let public: String = creds
+        .snippet
+        .lines()
+        .filter(|l| ["site", "node", "broker"].contains(&l.split(' ').next().unwrap_or("")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let agent_conf = dir.path().join("t.toml");
+    std::fs::write(
+        &agent_conf,
+        format!(
+            "{public}heartbeat-interval-s = 1\nmetrics-interval-s = 1\nkeepalive-s = 2\n\
+             [tls]\nca-file = {:?}\n",
+            first.ca
+        ),
+    )
+    .expect("agent config");
+    let _agent = Proc {
+        child: Command::new(agent_bin())
+            .arg("--config")
+            .arg(&agent_conf)
+            .env("SITEWATCH_MQTT_USERNAME", &creds.username)
+            .env("SITEWATCH_MQTT_PASSWORD", &creds.password)
+            .env("SITEWATCH_SIGNING_KEY", &creds.key)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the agent"),
+        name: "sitewatch-agent (tls)".into(),
+    };
     wait_for("club-t/pi stored over TLS", Duration::from_secs(30), || {
         (stored(data, "club-t", "pi") >= 1).then_some(())
     });
