@@ -5,6 +5,8 @@
 -- hub re-reads them when meta `credentials_version` changes. Passwords are argon2id PHC
 -- strings. `signing_key` is the node's HMAC-SHA256 key in hex: the hub must hold it to
 -- verify signed telemetry (HMAC is symmetric), so the database file is kept mode 0600.
+-- `mosquitto_hash` is the same password in Mosquitto's password-file format ($7$:
+-- PBKDF2-SHA512), for `sitewatch-hub mosquitto-config`; NULL when unknown.
 
 -- One agent: MQTT user name `sw.{site}.{node}`, client id the same.
 CREATE TABLE node_credentials (
@@ -13,6 +15,7 @@ CREATE TABLE node_credentials (
     password_hash TEXT    NOT NULL,
     signing_key   TEXT    NOT NULL,
     created_ms    INTEGER NOT NULL,
+    mosquitto_hash TEXT,
     PRIMARY KEY (site, node)
 );
 
@@ -20,7 +23,8 @@ CREATE TABLE node_credentials (
 CREATE TABLE mqtt_users (
     name          TEXT    PRIMARY KEY,
     password_hash TEXT    NOT NULL,
-    created_ms    INTEGER NOT NULL
+    created_ms    INTEGER NOT NULL,
+    mosquitto_hash TEXT
 );
 
 INSERT INTO meta (key, value) VALUES ('credentials_version', 0);

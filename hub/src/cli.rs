@@ -65,6 +65,18 @@ pub enum Command {
     /// `mqtt-user remove NAME`.
     #[command(subcommand)]
     MqttUser(MqttUserCommand),
+    /// Write a Mosquitto password file, ACL file and config snippet from the nodes' and MQTT
+    /// users' credentials, for a hub using an external Mosquitto (`broker = ...`). The hub
+    /// logs in with `mqtt-username`/`mqtt-password` of its config.
+    MosquittoConfig {
+        /// Directory to write `passwd`, `acl` and `sitewatch.conf` into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Where Mosquitto will find the files, if not at --out (written into
+        /// sitewatch.conf).
+        #[arg(long, value_name = "DIR")]
+        mosquitto_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,6 +277,9 @@ pub fn run_command(command: Command, config: &HubConfig) -> anyhow::Result<()> {
             println!("revoked token {id}");
         }
         Command::Node(cmd) => node_command(cmd, &db, now)?,
+        Command::MosquittoConfig { out, mosquitto_dir } => {
+            mosquitto_config(config, &db, &out, mosquitto_dir.as_deref().unwrap_or(&out))?
+        }
         Command::MqttUser(cmd) => mqtt_user_command(cmd, &db, now, read_password)?,
     }
     Ok(())
@@ -394,5 +409,68 @@ fn mqtt_user_command(
             println!("deleted MQTT user {name}");
         }
     }
+    Ok(())
+}
+
+fn mosquitto_config(
+    config: &HubConfig,
+    db: &crate::store::auth::AuthDb,
+    out: &std::path::Path,
+    at: &std::path::Path,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::os::unix::fs::PermissionsExt;
+    let (Some(user), Some(password)) = (&config.mqtt_username, &config.mqtt_password) else {
+        anyhow::bail!(
+            "set mqtt-username and mqtt-password in the hub's config (--config FILE): the hub \
+             logs in to Mosquitto with them, and they go into the password file"
+        );
+    };
+    let nodes = db.read(crate::store::nodes::node_credentials)?;
+    let users = db.read(crate::store::nodes::mqtt_users)?;
+    let hub_hash = crate::mosquitto::password_hash(password)?;
+    let utf8 = |p: std::path::PathBuf| {
+        p.to_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{} is not UTF-8", p.display()))
+    };
+    let (passwd_at, acl_at) = (utf8(at.join("passwd"))?, utf8(at.join("acl"))?);
+    let rendered = crate::mosquitto::render(
+        &config.topic_prefix.0,
+        (user, &hub_hash),
+        &nodes,
+        &users,
+        &crate::mosquitto::Paths {
+            passwd: &passwd_at,
+            acl: &acl_at,
+        },
+    );
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (name, content, mode) in [
+        ("passwd", &rendered.passwd, 0o640),
+        ("acl", &rendered.acl, 0o644),
+        ("sitewatch.conf", &rendered.conf, 0o644),
+    ] {
+        let path = out.join(name);
+        let tmp = out.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, content).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let included = nodes.len() + users.len() - rendered.skipped.len();
+    println!(
+        "wrote {0}/passwd, {0}/acl and {0}/sitewatch.conf: the hub ({user}) and {included} \
+         account(s)",
+        out.display()
+    );
+    for why in &rendered.skipped {
+        println!("left out: {why}");
+    }
+    println!(
+        "include sitewatch.conf from mosquitto.conf (`include_dir`), make passwd readable by \
+         Mosquitto (chown root:mosquitto), then `systemctl reload mosquitto`; run this again \
+         after every node or mqtt-user change"
+    );
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod ingest;
 pub mod inventory;
+pub mod mosquitto;
 pub mod mqtt;
 pub mod nodes;
 pub mod notify;

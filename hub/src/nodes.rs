@@ -98,6 +98,7 @@ pub fn issue(
         password_hash: password::hash(&password)?,
         signing_key: signing_key.clone(),
         created_ms: now_ms,
+        mosquitto_hash: Some(crate::mosquitto::password_hash(&password)?),
     };
     match db.put_node_credentials(&row, rotate)? {
         Ok(()) => Ok(Issued {
@@ -137,6 +138,9 @@ pub fn issue_local(
         password_hash: password::hash(&password)?,
         signing_key: signing_key.clone(),
         created_ms: now_ms,
+        // The hub's own agent talks to the embedded broker, or to an external one with the
+        // hub's own MQTT account: it needs no Mosquitto password.
+        mosquitto_hash: None,
     };
     let _ = db.put_node_credentials(&row, true)?;
     Ok(Issued {
@@ -201,6 +205,7 @@ pub fn put_mqtt_user(
         name: name.to_owned(),
         password_hash: password::hash(&plain)?,
         created_ms: now_ms,
+        mosquitto_hash: Some(crate::mosquitto::password_hash(&plain)?),
     };
     match db.put_mqtt_user(&row, replace)? {
         Ok(()) => Ok(generated),

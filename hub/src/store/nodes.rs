@@ -17,6 +17,8 @@ pub struct NodeCredentialRow {
     /// HMAC-SHA256 key, 64 hex digits.
     pub signing_key: String,
     pub created_ms: u64,
+    /// The password in Mosquitto's password-file format, for `mosquitto-config`.
+    pub mosquitto_hash: Option<String>,
 }
 
 impl std::fmt::Debug for NodeCredentialRow {
@@ -35,6 +37,8 @@ pub struct MqttUserRow {
     pub name: String,
     pub password_hash: String,
     pub created_ms: u64,
+    /// The password in Mosquitto's password-file format, for `mosquitto-config`.
+    pub mosquitto_hash: Option<String>,
 }
 
 /// The counter every credential change increments.
@@ -51,7 +55,7 @@ pub fn credentials_version(conn: &Connection) -> Result<i64, StoreError> {
 
 pub fn node_credentials(conn: &Connection) -> Result<Vec<NodeCredentialRow>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT site, node, password_hash, signing_key, created_ms
+        "SELECT site, node, password_hash, signing_key, created_ms, mosquitto_hash
          FROM node_credentials ORDER BY site, node",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -61,19 +65,22 @@ pub fn node_credentials(conn: &Connection) -> Result<Vec<NodeCredentialRow>, Sto
             password_hash: r.get(2)?,
             signing_key: r.get(3)?,
             created_ms: r.get::<_, i64>(4)?.max(0) as u64,
+            mosquitto_hash: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn mqtt_users(conn: &Connection) -> Result<Vec<MqttUserRow>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT name, password_hash, created_ms FROM mqtt_users ORDER BY name")?;
+    let mut stmt = conn.prepare(
+        "SELECT name, password_hash, created_ms, mosquitto_hash FROM mqtt_users ORDER BY name",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok(MqttUserRow {
             name: r.get(0)?,
             password_hash: r.get(1)?,
             created_ms: r.get::<_, i64>(2)?.max(0) as u64,
+            mosquitto_hash: r.get(3)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -104,15 +111,16 @@ impl AuthDb {
             let n = tx.execute(
                 &format!(
                     "{verb} INTO node_credentials
-                     (site, node, password_hash, signing_key, created_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)"
+                     (site, node, password_hash, signing_key, created_ms, mosquitto_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
                 ),
                 params![
                     row.site,
                     row.node,
                     row.password_hash,
                     row.signing_key,
-                    row.created_ms as i64
+                    row.created_ms as i64,
+                    row.mosquitto_hash
                 ],
             )?;
             if n == 0 {
@@ -156,9 +164,15 @@ impl AuthDb {
             };
             let n = tx.execute(
                 &format!(
-                    "{verb} INTO mqtt_users (name, password_hash, created_ms) VALUES (?1, ?2, ?3)"
+                    "{verb} INTO mqtt_users (name, password_hash, created_ms, mosquitto_hash)
+                     VALUES (?1, ?2, ?3, ?4)"
                 ),
-                params![row.name, row.password_hash, row.created_ms as i64],
+                params![
+                    row.name,
+                    row.password_hash,
+                    row.created_ms as i64,
+                    row.mosquitto_hash
+                ],
             )?;
             if n == 0 {
                 return Ok(Err(Refused::Exists));

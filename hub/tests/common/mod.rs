@@ -150,7 +150,8 @@ pub fn start_hub_secure(extra: &[&str]) -> Hub {
     start_hub_with(tempfile::tempdir().expect("temp dir"), extra, false)
 }
 
-fn start_hub_with(data: tempfile::TempDir, extra: &[&str], allow_unsigned: bool) -> Hub {
+/// Starts `sitewatch-hub` on `data`; without `allow_unsigned`, with its security defaults.
+pub fn start_hub_with(data: tempfile::TempDir, extra: &[&str], allow_unsigned: bool) -> Hub {
     let mqtt_port = free_port();
     let http_port = free_port();
     let mqtt = format!("127.0.0.1:{mqtt_port}");
