@@ -72,6 +72,10 @@ pub struct HubConfig {
     pub mqtt_username: Option<String>,
     #[serde(default)]
     pub mqtt_password: Option<String>,
+    /// With an external clustered broker (EMQX): subscribe to the per-message agent topics
+    /// as `$share/GROUP/…` so the cluster spreads them; see docs/EXTERNAL_BROKERS.md.
+    #[serde(default)]
+    pub shared_subscription_group: Option<String>,
     /// Topic prefix shared with every agent.
     #[serde(default)]
     pub topic_prefix: PrefixField,
@@ -398,7 +402,8 @@ impl HubConfig {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
-        cfg.validate()?;
+        // Settings that depend on `broker` are checked once flags are applied (--broker).
+        cfg.validate_values()?;
         Ok(cfg)
     }
 
@@ -417,13 +422,38 @@ impl HubConfig {
             ));
         }
         self.retention.validate()?;
-        self.security.validate()?;
+        self.validate_values()?;
+        if self.shared_subscription_group.is_some() && self.broker.is_none() {
+            return Err(ConfigError::Invalid(
+                "shared-subscription-group is for an external broker (`broker = ...`); the \
+                 embedded broker has one hub"
+                    .into(),
+            ));
+        }
         if self.broker.is_some() && self.security.tls_listen.is_some() {
             return Err(ConfigError::Invalid(
                 "[security] tls-listen is for the embedded broker; with an external `broker` \
                  configure TLS there"
                     .into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// Every check that does not depend on another setting a flag may change.
+    fn validate_values(&self) -> Result<(), ConfigError> {
+        self.security.validate()?;
+        if let Some(group) = &self.shared_subscription_group {
+            let ok = !group.is_empty()
+                && group.len() <= 64
+                && group
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "shared-subscription-group {group:?}: use 1-64 letters, digits, `-` or `_`"
+                )));
+            }
         }
         if !(2..=sitewatch_broker::config::MAX_CONNECTIONS_LIMIT)
             .contains(&self.embedded_broker.max_connections)

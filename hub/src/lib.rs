@@ -234,8 +234,8 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         eventloop,
         publisher.clone(),
         inbound_tx,
-        connected_tx,
-        subscribed_tx,
+        (connected_tx, subscribed_tx),
+        config.shared_subscription_group.clone(),
         front.clone(),
     ));
     tracker.spawn(acks::run(committed_rx, publisher.clone()));

@@ -109,15 +109,12 @@ pub async fn run(
     mut eventloop: EventLoop,
     publisher: Publisher,
     tx: mpsc::Sender<Inbound>,
-    connected: watch::Sender<bool>,
-    subscribed: watch::Sender<bool>,
+    (connected, subscribed): (watch::Sender<bool>, watch::Sender<bool>),
+    shared_group: Option<String>,
     shutdown: CancellationToken,
 ) {
     let mut subacks = 0usize;
-    let filters: Vec<String> = AGENT_TOPICS
-        .iter()
-        .map(|k| format!("{}/+/+/{}", publisher.prefix, k.as_str()))
-        .collect();
+    let filters = filters(&publisher.prefix, shared_group.as_deref());
     let mut backoff = Duration::from_millis(500);
     loop {
         let event = tokio::select! {
@@ -184,8 +181,55 @@ pub async fn run(
     connected.send_replace(false);
 }
 
+/// The hub's subscriptions. With a shared-subscription group (`$share/GROUP/…`, for a
+/// clustered broker such as EMQX), the per-message topics are shared; `status` and `info`
+/// stay plain subscriptions because brokers send no retained messages to shared ones, and
+/// the hub needs the retained `info` and `offline` of every node when it starts.
+pub fn filters(prefix: &Prefix, shared_group: Option<&str>) -> Vec<String> {
+    AGENT_TOPICS
+        .iter()
+        .map(|k| {
+            let filter = format!("{prefix}/+/+/{}", k.as_str());
+            match (shared_group, k.retained()) {
+                (Some(group), false) => format!("$share/{group}/{filter}"),
+                _ => filter,
+            }
+        })
+        .collect()
+}
+
 impl crate::notify::mqtt::PublishSink for Publisher {
     fn publish(&self, p: crate::notify::mqtt::Publish) {
         self.publish_to(&p.topic, p.retain, p.payload);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_subscriptions_leave_retained_topics_plain() {
+        let p = Prefix::default();
+        assert_eq!(
+            filters(&p, None),
+            [
+                "sitewatch/v1/+/+/status",
+                "sitewatch/v1/+/+/info",
+                "sitewatch/v1/+/+/heartbeat",
+                "sitewatch/v1/+/+/metrics",
+                "sitewatch/v1/+/+/scan"
+            ]
+        );
+        assert_eq!(
+            filters(&p, Some("sitewatch")),
+            [
+                "sitewatch/v1/+/+/status",
+                "sitewatch/v1/+/+/info",
+                "$share/sitewatch/sitewatch/v1/+/+/heartbeat",
+                "$share/sitewatch/sitewatch/v1/+/+/metrics",
+                "$share/sitewatch/sitewatch/v1/+/+/scan"
+            ]
+        );
     }
 }

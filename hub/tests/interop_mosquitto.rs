@@ -65,6 +65,24 @@ fn mosquitto_sub_sees_agent_messages_on_embedded_broker() {
 /// The hub in `--broker` mode against a real Mosquitto stores an agent's metrics.
 #[test]
 fn hub_with_external_mosquitto_stores_metrics() {
+    stores_metrics_via_mosquitto("", "club-4");
+}
+
+/// With `$share/…` subscriptions (what a clustered broker spreads over its nodes): the
+/// per-message topics still arrive, and the retained `info` too (plain subscription).
+#[test]
+fn hub_with_shared_subscriptions_on_mosquitto_stores_metrics() {
+    let node =
+        stores_metrics_via_mosquitto("shared-subscription-group = \"sitewatch\"\n", "club-5");
+    assert!(
+        node["hostname"].as_str().is_some_and(|h| !h.is_empty()),
+        "{node}"
+    );
+}
+
+/// Runs the hub (with `hub_toml`) against a Mosquitto, one agent of `site`; returns its
+/// node entry once its metrics are stored.
+fn stores_metrics_via_mosquitto(hub_toml: &str, site: &str) -> serde_json::Value {
     let mosquitto = require_program("mosquitto", "mosquitto");
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
@@ -85,24 +103,35 @@ fn hub_with_external_mosquitto_stores_metrics() {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     });
 
-    let hub = start_hub(&["--no-local-agent", "--broker", &url]);
-    let _agent = start_agent(&url, "club-4", "pi-ext");
+    let hub_conf = dir.path().join("hub.toml");
+    std::fs::write(&hub_conf, hub_toml).expect("hub.toml");
+    let hub = start_hub(&[
+        "--no-local-agent",
+        "--broker",
+        &url,
+        "--config",
+        hub_conf.to_str().expect("utf-8"),
+    ]);
+    let _agent = start_agent(&url, site, "pi-ext");
     wait_for(
         "pi-ext online via mosquitto",
         Duration::from_secs(20),
-        || {
-            hub.node("club-4", "pi-ext")
-                .filter(|n| n["status"] == "online")
-        },
+        || hub.node(site, "pi-ext").filter(|n| n["status"] == "online"),
     );
     let series = wait_for("stored memory points", Duration::from_secs(20), || {
-        hub.get("/api/v1/nodes/club-4/pi-ext/series?metric=memory.used_pct")
-            .filter(|s| {
-                s["series"][0]["points"]
-                    .as_array()
-                    .is_some_and(|p| !p.is_empty())
-            })
+        hub.get(&format!(
+            "/api/v1/nodes/{site}/pi-ext/series?metric=memory.used_pct"
+        ))
+        .filter(|s| {
+            s["series"][0]["points"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        })
     });
     let v = series["series"][0]["points"][0][1].as_f64().expect("value");
     assert!((0.0..=100.0).contains(&v), "memory.used_pct {v}");
+    wait_for("the node's info", Duration::from_secs(10), || {
+        hub.node(site, "pi-ext")
+            .filter(|n| n["hostname"].is_string())
+    })
 }
