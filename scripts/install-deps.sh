@@ -61,6 +61,9 @@ if [ "$want_test" -eq 1 ]; then
     need_pkg chromium
     command -v node >/dev/null 2>&1 || need_pkg nodejs
     command -v npm >/dev/null 2>&1 || need_pkg npm
+    # promtool checks the hub's /metrics (hub/tests/prometheus.rs). Debian ships it only
+    # in the server package, whose service the tests do not use.
+    need_pkg prometheus
 fi
 if [ "$want_cross" -eq 1 ]; then
     need_pkg gcc-aarch64-linux-gnu

@@ -226,6 +226,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
 
     let (publisher, eventloop) = mqtt::connect(&settings);
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+    let inbound_queue = api::metrics::Queue::new("ingest", inbound_tx.downgrade());
     let (connected_tx, connected_rx) = watch::channel(false);
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Vec::new()));
     let stats = Arc::new(ingest::IngestStats::default());
@@ -305,6 +306,14 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         stats: stats.clone(),
         alerting,
     };
+    let prometheus = api::metrics::Sources::new(
+        ingest.alerting.dispatcher.clone(),
+        broker_handle.clone(),
+        vec![
+            inbound_queue,
+            api::metrics::Queue::new("store", writer.tx.downgrade()),
+        ],
+    );
     let ingest_task = tokio::spawn(ingest.run(inbound_rx, commands_rx, front.clone()));
     drop(writer.tx);
 
@@ -351,6 +360,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         )
         .with_alerts(alerts_rx, commands_tx)
         .with_broker_probe(probe_rx)
+        .with_prometheus(prometheus)
         .with_auth(auth::Gate::new(auth_db, &config.auth, config.http_listen)),
     );
     let http_stop = front.clone();

@@ -9,6 +9,7 @@ mod devices;
 mod error;
 mod events;
 mod history;
+pub mod metrics;
 mod nodes;
 mod storage;
 pub mod timeparam;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub broker_healthy: watch::Receiver<bool>,
     /// Accounts and access policy; open (no accounts) unless `with_auth` set one.
     pub auth: Arc<crate::auth::Gate>,
+    /// What `GET /metrics` reads besides the above (notifiers, broker, queues).
+    pub prometheus: metrics::Sources,
 }
 
 impl AppState {
@@ -72,7 +75,14 @@ impl AppState {
             alert_commands: None,
             broker_healthy: watch::channel(true).1,
             auth: Arc::new(crate::auth::Gate::open()),
+            prometheus: metrics::Sources::default(),
         }
+    }
+
+    /// Gives `GET /metrics` the notifiers, broker and queues of a running hub.
+    pub fn with_prometheus(mut self, sources: metrics::Sources) -> Self {
+        self.prometheus = sources;
+        self
     }
 
     /// Connects the embedded broker's self-probe (see `crate::probe`).
@@ -110,6 +120,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/nodes/{site}/{node}/series", get(history::series))
         .route("/api/v1/nodes/{site}/{node}/export", get(history::export))
         .route("/api/v1/storage", get(storage::get))
+        .route("/metrics", get(metrics::get))
         .route("/api/v1/sites/{site}/devices", get(devices::list))
         .route(
             "/api/v1/sites/{site}/devices/{key}",
