@@ -2,8 +2,10 @@
 # Installs what building and testing sitewatch needs on Debian/Ubuntu, idempotently.
 #   scripts/install-deps.sh           build prerequisites only (Rust toolchain, C compiler)
 #   scripts/install-deps.sh --test    also the test prerequisites (mosquitto, mosquitto-clients,
-#                                     python3-aiosmtpd; for the scanner lab of scripts/lab.sh:
-#                                     iproute2, python3, util-linux's setpriv; chromium and
+#                                     python3-aiosmtpd; systemd's systemd-analyze and
+#                                     debootstrap for hub/tests/deploy.rs; for the scanner lab
+#                                     of scripts/lab.sh: iproute2, python3, util-linux's
+#                                     setpriv; chromium and
 #                                     Node.js with the browser tests' npm packages, `npm ci`
 #                                     in hub/tests/browser)
 #   scripts/install-deps.sh --cross   also what cross/build.sh and the qemu tests need: the
@@ -59,6 +61,10 @@ if [ "$want_test" -eq 1 ]; then
     # The dashboard's browser tests (hub/tests/dashboard_browser.rs): Debian's Chromium,
     # driven by playwright-core on Node.js (the machine's own Node.js when it has one).
     need_pkg chromium
+    # hub/tests/deploy.rs: `systemd-analyze verify` of the units, install-agent.sh in a
+    # debootstrap chroot (it also needs root and Debian's mirror once).
+    command -v systemd-analyze >/dev/null 2>&1 || need_pkg systemd
+    need_pkg debootstrap
     command -v node >/dev/null 2>&1 || need_pkg nodejs
     command -v npm >/dev/null 2>&1 || need_pkg npm
     # promtool checks the hub's /metrics (hub/tests/prometheus.rs). Debian ships it only

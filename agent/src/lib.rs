@@ -9,7 +9,8 @@
 //! [`outbox`] (unacknowledged messages, spill file); the MQTT side in [`connection`]
 //! (in-flight window), [`link`] (options, event-loop task), [`backoff`] (jittered
 //! reconnects), [`tls`] (rustls) and [`topics`]; [`reload`] decides what a SIGHUP changes.
-//! The LAN scanner and latency probes live in [`scan`].
+//! The LAN scanner and latency probes live in [`scan`]; [`sd_notify`] tells systemd when
+//! the binary is ready, reloading or stopping.
 
 pub mod backoff;
 pub mod broker_url;
@@ -24,6 +25,7 @@ pub mod outbox;
 pub mod publisher;
 pub mod reload;
 pub mod scan;
+pub mod sd_notify;
 pub mod session;
 pub mod tls;
 pub mod topics;

@@ -79,8 +79,23 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let (reloads, reload_rx) = mpsc::channel(1);
-        tokio::spawn(handle_signals(cli, shutdown.clone(), reloads));
-        sitewatch_agent::run_with_reload(config, reload_rx, shutdown).await
+        // Handlers installed before systemd hears READY: a `systemctl reload` right after
+        // start must not meet SIGHUP's default action (exit).
+        use tokio::signal::unix::{SignalKind, signal};
+        let signals = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        );
+        tokio::spawn(handle_signals(cli, shutdown.clone(), reloads, signals));
+        // Ready once set up: connecting is part of running (a broker that is down must not
+        // fail the unit).
+        sitewatch_agent::run_with_reload(
+            config,
+            reload_rx,
+            shutdown,
+            sitewatch_agent::sd_notify::ready,
+        )
+        .await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,12 +155,16 @@ fn init_tracing() {
 /// Cancels `shutdown` on the first SIGINT or SIGTERM. On SIGHUP re-reads the configuration
 /// the way startup did (file, environment, flags) and hands it to the agent when valid; an
 /// invalid one is logged and the agent keeps running with the previous one.
-async fn handle_signals(cli: Cli, shutdown: CancellationToken, reloads: mpsc::Sender<AgentConfig>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (mut term, mut hup) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) {
+async fn handle_signals(
+    cli: Cli,
+    shutdown: CancellationToken,
+    reloads: mpsc::Sender<AgentConfig>,
+    signals: (
+        std::io::Result<tokio::signal::unix::Signal>,
+        std::io::Result<tokio::signal::unix::Signal>,
+    ),
+) {
+    let (mut term, mut hup) = match signals {
         (Ok(term), Ok(hup)) => (term, hup),
         (Err(err), _) | (_, Err(err)) => {
             error!(cause = %err, "cannot listen for SIGTERM/SIGHUP; only SIGINT stops the agent");
@@ -163,20 +182,26 @@ async fn handle_signals(cli: Cli, shutdown: CancellationToken, reloads: mpsc::Se
                 info!("SIGTERM received");
                 break;
             }
-            _ = hup.recv() => match cli.load_config() {
-                Ok(config) => {
-                    info!("SIGHUP received: configuration is valid, applying it");
-                    if reloads.send(config).await.is_err() {
-                        break;
+            _ = hup.recv() => {
+                sitewatch_agent::sd_notify::reloading();
+                match cli.load_config() {
+                    Ok(config) => {
+                        info!("SIGHUP received: configuration is valid, applying it");
+                        if reloads.send(config).await.is_err() {
+                            break;
+                        }
                     }
+                    Err(err) => error!(
+                        cause = %err,
+                        "SIGHUP received but the configuration is invalid; still running with \
+                         the previous one — fix it (sitewatch-agent validate) and send SIGHUP \
+                         again"
+                    ),
                 }
-                Err(err) => error!(
-                    cause = %err,
-                    "SIGHUP received but the configuration is invalid; still running with the \
-                     previous one — fix it (sitewatch-agent validate) and send SIGHUP again"
-                ),
-            },
+                sitewatch_agent::sd_notify::ready();
+            }
         }
     }
+    sitewatch_agent::sd_notify::stopping();
     shutdown.cancel();
 }

@@ -41,16 +41,19 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// id, TLS files) or unreadable system information ends it early with an error.
 pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let (_keep, reloads) = mpsc::channel(1);
-    run_with_reload(config, reloads, shutdown).await
+    run_with_reload(config, reloads, shutdown, || {}).await
 }
 
-/// [`run`], taking new (already validated) configurations from `reloads` (SIGHUP).
+/// [`run`], taking new (already validated) configurations from `reloads` (SIGHUP);
+/// `started` runs once the agent is set up and its loop begins (the binary tells systemd).
 pub async fn run_with_reload(
     config: AgentConfig,
     mut reloads: mpsc::Receiver<AgentConfig>,
     shutdown: CancellationToken,
+    started: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let mut agent = Agent::start(config)?;
+    started();
     loop {
         tokio::select! {
             biased;

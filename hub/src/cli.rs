@@ -77,6 +77,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         mosquitto_dir: Option<PathBuf>,
     },
+    /// Check the configuration (file and flags) without starting: exit 0 with a one-line
+    /// summary, or 78 with the error (the systemd unit's ExecStartPre).
+    Validate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +99,25 @@ pub enum NodeCommand {
         node: String,
         #[arg(long, default_value = "mqtt://HUB-ADDRESS:1883")]
         broker_url: String,
+    },
+    /// Make a one-time link (valid 24 h, `[downloads] link-valid-hours`) for
+    /// deploy/install-agent.sh on the machine: it downloads the agent, its config and, once,
+    /// the credentials the hub issues at that moment.
+    InstallLink {
+        site: String,
+        node: String,
+        /// The hub's HTTP address as the machine reaches it, e.g. https://hub.example.org.
+        #[arg(long)]
+        hub_url: String,
+        /// Broker URL for the agent's config, as the machine reaches the hub.
+        #[arg(long)]
+        broker_url: String,
+        /// Replace the node's existing credentials when the link is used.
+        #[arg(long)]
+        rotate: bool,
+        /// Hours the link works [default: [downloads] link-valid-hours, 24].
+        #[arg(long)]
+        valid_hours: Option<u64>,
     },
     /// List nodes with credentials (never the secrets).
     List,
@@ -276,11 +298,99 @@ pub fn run_command(command: Command, config: &HubConfig) -> anyhow::Result<()> {
             accounts::revoke_token(&db, &id)?;
             println!("revoked token {id}");
         }
-        Command::Node(cmd) => node_command(cmd, &db, now)?,
+        Command::Node(cmd) => node_command(cmd, &db, config, now)?,
         Command::MosquittoConfig { out, mosquitto_dir } => {
             mosquitto_config(config, &db, &out, mosquitto_dir.as_deref().unwrap_or(&out))?
         }
+        Command::Validate => println!("{}", validate(config)?),
         Command::MqttUser(cmd) => mqtt_user_command(cmd, &db, now, read_password)?,
+    }
+    Ok(())
+}
+
+/// `validate`: what `into_config` checked, plus the TLS files loading (as the service's
+/// user, under ExecStartPre); the one-line summary.
+pub fn validate(config: &HubConfig) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let s = &config.security;
+    if let (Some(cert), Some(key)) = (&s.tls_cert, &s.tls_key) {
+        sitewatch_broker::tls::server_config(&sitewatch_broker::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: s.tls_client_ca.clone(),
+        })
+        .context("[security] tls-cert / tls-key")?;
+    }
+    let broker = match &config.broker {
+        Some(url) => format!("external broker {}:{}", url.host(), url.port()),
+        None => match s.tls_listen {
+            Some(tls) => format!("MQTT on {} and TLS on {tls}", config.mqtt_listen),
+            None => format!("MQTT on {}", config.mqtt_listen),
+        },
+    };
+    Ok(format!(
+        "config OK: {broker}, HTTP on {}, data in {}, signed telemetry {}, agents for install \
+         links in {}",
+        config.http_listen,
+        config.data_dir.display(),
+        if s.require_signed {
+            "required"
+        } else {
+            "optional"
+        },
+        config.downloads.agent_dir.display(),
+    ))
+}
+
+/// `node install-link`: makes the link and prints what to run on the machine.
+fn install_link(
+    db: &crate::store::auth::AuthDb,
+    request: &crate::install_links::LinkRequest<'_>,
+    hub_url: &str,
+    downloads: &crate::install_links::DownloadsConfig,
+    now: u64,
+) -> anyhow::Result<()> {
+    let hub = hub_url.trim_end_matches('/');
+    let web = hub.starts_with("http://") || hub.starts_with("https://");
+    if !web
+        || hub
+            .bytes()
+            .any(|b| !b.is_ascii_graphic() || b"'\"\\`$;&|<>".contains(&b))
+    {
+        anyhow::bail!(
+            "--hub-url {hub_url:?}: give the hub's HTTP address as the machine reaches it, \
+             e.g. http://192.168.1.10:8080 or https://hub.example.org"
+        );
+    }
+    let link = crate::install_links::create(db, request, now)?;
+    let url = format!("{hub}/install/{}", link.token);
+    let (site, node) = (request.site, request.node);
+    println!(
+        "install link for node {site}/{node}; it works once, until {} (shown only this once):\n\n  \
+         {url}\n\nOn the machine, as root (it needs curl or wget):\n\n  \
+         curl -fsSL {hub}/install/agent.sh | sh -s -- --link {url}\n\n\
+         or with deploy/install-agent.sh copied there:\n\n  sh install-agent.sh --link {url}\n\n\
+         It installs the agent for the machine's CPU as the systemd service sitewatch-agent. \
+         The node's credentials are issued when the installer fetches them{}.",
+        crate::notify::template::utc(link.expires_ms),
+        if request.rotate {
+            ", replacing its current ones"
+        } else {
+            ""
+        }
+    );
+    let missing: Vec<String> = crate::install_links::AGENT_TARGETS
+        .iter()
+        .filter_map(|t| crate::install_links::agent_file(t))
+        .filter(|f| !downloads.agent_dir.join(f).is_file())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "\nnote: {} has no {}: machines of those CPUs need the binary copied and \
+             `install-agent.sh --binary FILE --link ...` (or put cross/build.sh's dist/ there)",
+            downloads.agent_dir.display(),
+            missing.join(", ")
+        );
     }
     Ok(())
 }
@@ -294,7 +404,12 @@ fn ids(
     Ok((site, node))
 }
 
-fn node_command(cmd: NodeCommand, db: &crate::store::auth::AuthDb, now: u64) -> anyhow::Result<()> {
+fn node_command(
+    cmd: NodeCommand,
+    db: &crate::store::auth::AuthDb,
+    config: &HubConfig,
+    now: u64,
+) -> anyhow::Result<()> {
     use crate::nodes;
     let print = |issued: &nodes::Issued, broker_url: &str, verb: &str| {
         println!(
@@ -332,6 +447,24 @@ fn node_command(cmd: NodeCommand, db: &crate::store::auth::AuthDb, now: u64) -> 
                 "\nthe old credentials no longer work: update the agent's config, then \
                  `systemctl reload sitewatch-agent`"
             );
+        }
+        NodeCommand::InstallLink {
+            site,
+            node,
+            hub_url,
+            broker_url,
+            rotate,
+            valid_hours,
+        } => {
+            let (site, node) = ids(&site, &node)?;
+            let request = crate::install_links::LinkRequest {
+                site: &site,
+                node: &node,
+                broker_url: &broker_url,
+                rotate,
+                valid_hours: valid_hours.unwrap_or(config.downloads.link_valid_hours),
+            };
+            install_link(db, &request, &hub_url, &config.downloads, now)?;
         }
         NodeCommand::List => {
             let rows = db.read(crate::store::nodes::node_credentials)?;

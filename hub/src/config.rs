@@ -109,6 +109,9 @@ pub struct HubConfig {
     /// `[security]`: who may connect to the embedded broker, signed telemetry, TLS.
     #[serde(default)]
     pub security: SecurityConfig,
+    /// `[downloads]`: agent binaries served through install links, and how long links work.
+    #[serde(default)]
+    pub downloads: crate::install_links::DownloadsConfig,
 }
 
 /// Who may use the embedded broker without credentials.
@@ -472,6 +475,7 @@ impl HubConfig {
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.auth.validate().map_err(ConfigError::Invalid)?;
+        self.downloads.validate().map_err(ConfigError::Invalid)?;
         self.alerts
             .compile()
             .map_err(|e| ConfigError::Invalid(format!("[alerts]: {e}")))?;

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod ingest;
+pub mod install_links;
 pub mod inventory;
 pub mod mosquitto;
 pub mod mqtt;
@@ -108,6 +109,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     // MQTT: embedded broker or an external one. The embedded broker holds agents back until
     // the hub has subscribed, so what they send right after a hub restart reaches it.
     let (subscribed_tx, subscribed_rx) = watch::channel(false);
+    let ready_rx = subscribed_rx.clone();
     let mut probe_target: Option<SocketAddr> = None;
     let mut broker_handle: Option<sitewatch_broker::BrokerHandle> = None;
     let security = &config.security;
@@ -294,7 +296,9 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         broker_handle.clone(),
         front.clone(),
     ));
-    tracker.spawn(reload_on_sighup(broker_handle.clone(), front.clone()));
+    // Installed now, before systemd hears READY (SIGHUP's default action is exit).
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    tracker.spawn(reload_on_sighup(hup, broker_handle.clone(), front.clone()));
     let ingest = ingest::Ingest {
         registry: registry.clone(),
         require_signed: config.security.require_signed,
@@ -349,6 +353,11 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             front.clone(),
         ));
     }
+    let install = api::install::InstallState::new(
+        auth_db.clone(),
+        &config.downloads,
+        config.topic_prefix.0.clone(),
+    );
     let app = api::app(
         api::AppState::new(
             reader,
@@ -362,7 +371,8 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         .with_broker_probe(probe_rx)
         .with_prometheus(prometheus)
         .with_auth(auth::Gate::new(auth_db, &config.auth, config.http_listen)),
-    );
+    )
+    .merge(api::install::router(install));
     let http_stop = front.clone();
     tracker.spawn(async move {
         // The peer address feeds the login rate limit.
@@ -372,6 +382,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             tracing::error!(cause = %err, "HTTP server failed");
         }
     });
+    tracker.spawn(notify_ready(ready_rx, front.clone()));
 
     // The hub's own machine. It stops first at shutdown, so its `offline` still reaches
     // the broker and ingest.
@@ -407,6 +418,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         _ = fatal.cancelled() => Some("the embedded MQTT broker stopped accepting connections"),
     };
     tracing::info!("shutting down");
+    sitewatch_agent::sd_notify::stopping();
     agent_stop.cancel();
     if let Some(agent) = local_agent
         && tokio::time::timeout(Duration::from_secs(3), agent)
@@ -429,9 +441,12 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
 
 /// On SIGHUP: re-reads the embedded broker's TLS certificate and key, and forgets cached
 /// logins (credential changes are also picked up every 2 s without it).
-async fn reload_on_sighup(broker: Option<sitewatch_broker::BrokerHandle>, stop: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = match signal(SignalKind::hangup()) {
+async fn reload_on_sighup(
+    hup: std::io::Result<tokio::signal::unix::Signal>,
+    broker: Option<sitewatch_broker::BrokerHandle>,
+    stop: CancellationToken,
+) {
+    let mut hup = match hup {
         Ok(hup) => hup,
         Err(err) => {
             tracing::warn!(cause = %err, "cannot listen for SIGHUP; TLS files reload only at restart");
@@ -443,20 +458,39 @@ async fn reload_on_sighup(broker: Option<sitewatch_broker::BrokerHandle>, stop: 
             _ = stop.cancelled() => break,
             got = hup.recv() => if got.is_none() { break },
         }
-        let Some(broker) = &broker else {
-            tracing::info!("SIGHUP: nothing to reload (external broker)");
-            continue;
-        };
-        broker.forget_logins();
-        match broker.reload_tls() {
-            Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded, cached logins forgotten"),
-            Err(sitewatch_broker::TlsError::NotConfigured) => {
-                tracing::info!("SIGHUP: cached logins forgotten (no TLS listener to reload)")
+        sitewatch_agent::sd_notify::reloading();
+        match &broker {
+            None => tracing::info!("SIGHUP: nothing to reload (external broker)"),
+            Some(broker) => {
+                broker.forget_logins();
+                match broker.reload_tls() {
+                    Ok(()) => {
+                        tracing::info!("SIGHUP: TLS certificate reloaded, cached logins forgotten")
+                    }
+                    Err(sitewatch_broker::TlsError::NotConfigured) => {
+                        tracing::info!(
+                            "SIGHUP: cached logins forgotten (no TLS listener to reload)"
+                        )
+                    }
+                    Err(err) => tracing::error!(
+                        cause = %err,
+                        "SIGHUP: cannot reload the TLS certificate; still serving the previous one"
+                    ),
+                }
             }
-            Err(err) => tracing::error!(
-                cause = %err,
-                "SIGHUP: cannot reload the TLS certificate; still serving the previous one"
-            ),
+        }
+        sitewatch_agent::sd_notify::ready();
+    }
+}
+
+/// Tells systemd (`Type=notify`) the hub is ready once the HTTP server runs (spawned
+/// before this) and the MQTT client has subscribed.
+async fn notify_ready(mut subscribed: watch::Receiver<bool>, stop: CancellationToken) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        got = subscribed.wait_for(|s| *s) => if got.is_ok() {
+            tracing::info!("ready: serving HTTP, MQTT client subscribed");
+            sitewatch_agent::sd_notify::ready();
         }
     }
 }

@@ -25,6 +25,19 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if let Some(sitewatch_hub::cli::Command::Validate) = command {
+        // Not through run_command: checking the config must not create the database.
+        return match sitewatch_hub::cli::validate(&config) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("sitewatch-hub: {err:#}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        };
+    }
     if let Some(command) = command {
         return match sitewatch_hub::cli::run_command(command, &config) {
             Ok(()) => ExitCode::SUCCESS,
@@ -43,7 +56,9 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(wait_for_signal(shutdown.clone()));
+        // Installed before run() can tell systemd it is ready.
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        tokio::spawn(wait_for_signal(term, shutdown.clone()));
         match sitewatch_hub::run(config, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
@@ -54,9 +69,10 @@ fn main() -> ExitCode {
     })
 }
 
-async fn wait_for_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
+async fn wait_for_signal(
+    term: std::io::Result<tokio::signal::unix::Signal>,
+    shutdown: CancellationToken,
+) {
     let ctrl_c = tokio::signal::ctrl_c();
     match term {
         Ok(mut term) => {

@@ -77,7 +77,7 @@ pub fn node_username(site: &SiteId, node: &NodeId) -> String {
     format!("{NODE_USER_PREFIX}{site}.{node}")
 }
 
-fn new_key() -> Result<String, AuthError> {
+pub(crate) fn new_key() -> Result<String, AuthError> {
     Ok(sign::key_to_hex(&secret::random::<{ sign::KEY_BYTES }>()?))
 }
 

@@ -9,6 +9,7 @@ mod devices;
 mod error;
 mod events;
 mod history;
+pub mod install;
 pub mod metrics;
 mod nodes;
 mod storage;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_devices.sql"),
     include_str!("../../migrations/0007_auth.sql"),
     include_str!("../../migrations/0008_node_credentials.sql"),
+    include_str!("../../migrations/0009_install_links.sql"),
 ];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

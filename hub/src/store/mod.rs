@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bench;
 pub mod codec;
 pub mod fixture;
+pub mod install_links;
 pub mod maintain;
 mod migrate;
 pub mod nodes;

@@ -86,7 +86,7 @@ pub fn mqtt_users(conn: &Connection) -> Result<Vec<MqttUserRow>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn bump(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+pub(super) fn bump(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('credentials_version', 1)
          ON CONFLICT (key) DO UPDATE SET value = value + 1",
