@@ -110,6 +110,9 @@ pub struct Plan {
     pub step_ms: i64,
 }
 
+/// The widest bucket of any tier (an hour).
+const MAX_GRAIN_MS: i64 = 3_600_000;
+
 /// Chooses the tier and step for `[from_ms, to_ms]` (pure).
 pub fn plan(
     from_ms: i64,
@@ -124,7 +127,13 @@ pub fn plan(
     // Two points at least: a range across a bucket boundary always touches two buckets.
     let max_points = max_points.max(2);
     let min_step = (range + max_points - 1) / max_points;
-    let step = step_ms.unwrap_or(0).max(min_step).max(1000);
+    // A step beyond the range gives the same one or two buckets; capping it keeps the
+    // rounding below from overflowing (found by the api_query fuzz target).
+    let step = step_ms
+        .unwrap_or(0)
+        .min(range.saturating_add(MAX_GRAIN_MS))
+        .max(min_step)
+        .max(1000);
     let width = |t: Tier| t.rollup_s().map_or(raw_interval_ms.max(1000), |s| s * 1000);
     let reaches = |t: Tier| from_ms >= now_ms - t.retention_ms(retention);
     let tiers = [Tier::Raw, Tier::Minute, Tier::Hour];
@@ -453,6 +462,25 @@ mod tests {
             tier: Tier::Raw,
             step_ms,
         }
+    }
+
+    /// Found by the api_query fuzz target: a step near i64::MAX overflowed while being
+    /// rounded to the tier's grain.
+    #[test]
+    fn a_huge_step_gives_one_or_two_buckets() {
+        let (from, to) = (372_036_854_775_808, 922_036_854_775_808);
+        let plan = plan(
+            from,
+            to,
+            Some(9_223_372_036_854_765_808),
+            2000,
+            10_000,
+            1_800_000_000_000,
+            &Retention::default(),
+        );
+        assert!(plan.step_ms >= to - from);
+        assert!(to / plan.step_ms - from / plan.step_ms + 1 <= 2);
+        assert_eq!(p(H, Some(i64::MAX)).step_ms % 1000, 0);
     }
 
     #[test]
