@@ -7,7 +7,8 @@
 #                                     of scripts/lab.sh: iproute2, python3, util-linux's
 #                                     setpriv; chromium and
 #                                     Node.js with the browser tests' npm packages, `npm ci`
-#                                     in hub/tests/browser)
+#                                     in hub/tests/browser; Node-RED, `npm ci` in
+#                                     hub/tests/node-red)
 #   scripts/install-deps.sh --cross   also what cross/build.sh and the qemu tests need: the
 #                                     aarch64/x86_64 musl rust targets, Debian's aarch64 C cross
 #                                     compiler (for ring), rust-src plus zig and cargo-zigbuild
@@ -141,6 +142,14 @@ if [ "$want_test" -eq 1 ]; then
     if [ "$want" != "$have" ]; then
         echo "install-deps: npm ci in hub/tests/browser (playwright-core)" >&2
         (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    # Real Node-RED for hub/tests/node_red.rs (deploy/node-red/flow.json).
+    nodered_dir="$(dirname "$0")/../hub/tests/node-red"
+    want=$(sed -n 's/.*"node-red": "\(.*\)".*/\1/p' "$nodered_dir/package.json" | head -n 1)
+    have=$(sed -n 's/^ *"version": "\(.*\)",$/\1/p' "$nodered_dir/node_modules/node-red/package.json" 2>/dev/null | head -n 1 || true)
+    if [ "$want" != "$have" ]; then
+        echo "install-deps: npm ci in hub/tests/node-red (node-red)" >&2
+        (cd "$nodered_dir" && npm ci --no-audit --no-fund --loglevel=error)
     fi
 fi
 

@@ -112,6 +112,9 @@ pub struct HubConfig {
     /// `[downloads]`: agent binaries served through install links, and how long links work.
     #[serde(default)]
     pub downloads: crate::install_links::DownloadsConfig,
+    /// `[homeassistant]`: MQTT discovery of the fleet for Home Assistant (on by default).
+    #[serde(default)]
+    pub homeassistant: crate::homeassistant::Config,
 }
 
 /// Who may use the embedded broker without credentials.
@@ -433,6 +436,9 @@ impl HubConfig {
                     .into(),
             ));
         }
+        self.homeassistant
+            .validate()
+            .map_err(ConfigError::Invalid)?;
         if self.broker.is_some() && self.security.tls_listen.is_some() {
             return Err(ConfigError::Invalid(
                 "[security] tls-listen is for the embedded broker; with an external `broker` \

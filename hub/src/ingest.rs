@@ -82,6 +82,8 @@ pub struct Ingest {
     pub snapshot: watch::Sender<Arc<Vec<NodeView>>>,
     pub stats: Arc<IngestStats>,
     pub alerting: crate::alerting::Alerting,
+    /// Home Assistant discovery (`[homeassistant]`), when enabled.
+    pub homeassistant: Option<crate::homeassistant::Feed>,
 }
 
 /// Absent devices are looked for every this many 250 ms ticks (5 s).
@@ -148,6 +150,11 @@ impl Ingest {
         malformed_logged: &mut HashMap<String, u64>,
         seen: &mut crate::replay::SeenMessages,
     ) -> Vec<Transition> {
+        if let Some(ha) = &self.homeassistant
+            && ha.birth(&msg.topic, &msg.payload)
+        {
+            return Vec::new();
+        }
         let (site, node, kind) = match Topic::parse(&self.prefix, &msg.topic) {
             Ok(Topic::Node { site, node, kind }) => (site, node, kind),
             Ok(_) => return Vec::new(),
@@ -204,6 +211,9 @@ impl Ingest {
                 || self.registry.key(site.as_str(), node.as_str()).is_none())
         {
             return Vec::new();
+        }
+        if let Some(ha) = &mut self.homeassistant {
+            ha.observe(&site, &node, &decoded);
         }
         if msg.retained {
             return self.replayed(site, node, decoded, recv_ms).await;

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod homeassistant;
 pub mod ingest;
 pub mod install_links;
 pub mod inventory;
@@ -239,6 +240,10 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         inbound_tx,
         (connected_tx, subscribed_tx),
         config.shared_subscription_group.clone(),
+        (config.homeassistant.enabled)
+            .then(|| config.homeassistant.status_topic())
+            .into_iter()
+            .collect(),
         front.clone(),
     ));
     tracker.spawn(acks::run(committed_rx, publisher.clone()));
@@ -299,6 +304,18 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     // Installed now, before systemd hears READY (SIGHUP's default action is exit).
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     tracker.spawn(reload_on_sighup(hup, broker_handle.clone(), front.clone()));
+    let homeassistant = homeassistant::spawn(
+        &config.homeassistant,
+        homeassistant::Context {
+            prefix: prefix.clone(),
+            hub_id: format!("sitewatch_hub_{}", hub_host()),
+            hub_version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        publisher.clone(),
+        registry.clone(),
+        &tracker,
+        front.clone(),
+    );
     let ingest = ingest::Ingest {
         registry: registry.clone(),
         require_signed: config.security.require_signed,
@@ -309,6 +326,7 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         snapshot: snapshot_tx,
         stats: stats.clone(),
         alerting,
+        homeassistant,
     };
     let prometheus = api::metrics::Sources::new(
         ingest.alerting.dispatcher.clone(),
@@ -535,10 +553,14 @@ async fn publish_storage_health(
 }
 
 fn hub_client_id() -> String {
-    let host = sitewatch_agent::config::node_from_hostname()
+    format!("{HUB_CLIENT_PREFIX}{}", hub_host())
+}
+
+/// The hub machine's name as an id (`hub` when the hostname has no usable characters).
+fn hub_host() -> String {
+    sitewatch_agent::config::node_from_hostname()
         .map(|n| n.to_string())
-        .unwrap_or_else(|_| "hub".into());
-    format!("{HUB_CLIENT_PREFIX}{host}")
+        .unwrap_or_else(|_| "hub".into())
 }
 
 /// The in-process agent: same code as `sitewatch-agent`, pointed at the hub's broker.

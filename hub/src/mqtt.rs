@@ -104,17 +104,20 @@ pub fn connect(settings: &MqttSettings) -> (Publisher, EventLoop) {
 
 /// Drives the event loop: (re)subscribes on every CONNACK, forwards publishes to `tx`,
 /// backs off on errors. Returns when `shutdown` fires. `subscribed` turns true once every
-/// agent topic is subscribed (it opens the embedded broker's gate).
+/// agent topic is subscribed (it opens the embedded broker's gate). `extra` are further
+/// filters (Home Assistant's status topic), forwarded to `tx` like the rest.
 pub async fn run(
     mut eventloop: EventLoop,
     publisher: Publisher,
     tx: mpsc::Sender<Inbound>,
     (connected, subscribed): (watch::Sender<bool>, watch::Sender<bool>),
     shared_group: Option<String>,
+    extra: Vec<String>,
     shutdown: CancellationToken,
 ) {
     let mut subacks = 0usize;
-    let filters = filters(&publisher.prefix, shared_group.as_deref());
+    let mut filters = filters(&publisher.prefix, shared_group.as_deref());
+    filters.extend(extra);
     let mut backoff = Duration::from_millis(500);
     loop {
         let event = tokio::select! {

@@ -273,6 +273,19 @@ impl Snapshot {
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
+
+    /// Whether `site/node` has credentials in this snapshot.
+    pub fn has_node(&self, site: &str, node: &str) -> bool {
+        self.nodes.contains_key(&(site.to_owned(), node.to_owned()))
+    }
+
+    /// The nodes that have credentials (valid ids only).
+    pub fn node_ids(&self) -> Vec<(SiteId, NodeId)> {
+        self.nodes
+            .keys()
+            .filter_map(|(s, n)| Some((SiteId::new(s.clone()).ok()?, NodeId::new(n.clone()).ok()?)))
+            .collect()
+    }
 }
 
 /// The credentials the running hub checks against, replaced whole when they change.

@@ -479,7 +479,10 @@ mod tests {
             &Retention::default(),
         );
         assert!(plan.step_ms >= to - from);
-        assert!(to / plan.step_ms - from / plan.step_ms < 2, "one or two buckets");
+        assert!(
+            to / plan.step_ms - from / plan.step_ms < 2,
+            "one or two buckets"
+        );
         assert_eq!(p(H, Some(i64::MAX)).step_ms % 1000, 0);
     }
 
