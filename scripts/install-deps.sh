@@ -2,13 +2,12 @@
 # Installs what building and testing sitewatch needs on Debian/Ubuntu, idempotently.
 #   scripts/install-deps.sh           build prerequisites only (Rust toolchain, C compiler)
 #   scripts/install-deps.sh --test    also the test prerequisites (mosquitto, mosquitto-clients,
-#                                     python3-aiosmtpd; systemd's systemd-analyze and
-#                                     debootstrap for hub/tests/deploy.rs; for the scanner lab
-#                                     of scripts/lab.sh: iproute2, python3, util-linux's
-#                                     setpriv; chromium and
-#                                     Node.js with the browser tests' npm packages, `npm ci`
-#                                     in hub/tests/browser; Node-RED, `npm ci` in
-#                                     hub/tests/node-red)
+#                                     python3-aiosmtpd, libfaketime; systemd's systemd-analyze
+#                                     and debootstrap for hub/tests/deploy.rs; for the scanner
+#                                     lab of scripts/lab.sh: iproute2, python3, util-linux's
+#                                     setpriv; chromium and Node.js with the browser tests' npm
+#                                     packages, `npm ci` in hub/tests/browser; Node-RED, `npm ci`
+#                                     in hub/tests/node-red)
 #   scripts/install-deps.sh --cross   also what cross/build.sh and the qemu tests need: the
 #                                     aarch64/x86_64 musl rust targets, Debian's aarch64 C cross
 #                                     compiler (for ring), rust-src plus zig and cargo-zigbuild
@@ -59,6 +58,8 @@ if [ "$want_test" -eq 1 ] || [ "$want_bench" -eq 1 ]; then
     need_pkg util-linux
 fi
 if [ "$want_test" -eq 1 ]; then
+    # hub/tests/faults.rs moves an agent's wall clock with libfaketime (LD_PRELOAD).
+    need_pkg libfaketime
     # The dashboard's browser tests (hub/tests/dashboard_browser.rs): Debian's Chromium,
     # driven by playwright-core on Node.js (the machine's own Node.js when it has one).
     need_pkg chromium

@@ -18,7 +18,6 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use rusqlite::{Connection, OpenFlags};
 
 /// How long the link is down: more than 20 intervals of 1 s.
 const OUTAGE: Duration = Duration::from_secs(23);
@@ -150,34 +149,19 @@ struct Row {
 
 /// Metrics messages stored for outage/pi, by seq (one session: the agent is not restarted).
 fn stored(db: &std::path::Path) -> BTreeMap<u64, Row> {
-    let Ok(conn) = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-        return BTreeMap::new();
-    };
-    let query = "SELECT m.session, m.seq, m.agent_ts_ms, m.recv_ms FROM metric_messages m
-                 JOIN nodes n ON n.id = m.node_id WHERE n.site = 'outage' AND n.node = 'pi'";
-    let Ok(mut stmt) = conn.prepare(query) else {
-        return BTreeMap::new();
-    };
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, i64>(3)?,
-        ))
-    });
     let mut out = BTreeMap::new();
     let mut sessions = BTreeSet::new();
-    for (session, seq, ts, recv) in rows.into_iter().flatten().flatten() {
-        sessions.insert(session);
+    for r in metric_rows(db, "outage", "pi") {
         let row = Row {
-            agent_ts: ts as u64,
-            recv: recv as u64,
+            agent_ts: r.agent_ts,
+            recv: r.recv,
         };
         assert!(
-            out.insert(seq as u64, row).is_none(),
-            "seq {seq} stored twice"
+            out.insert(r.seq, row).is_none(),
+            "seq {} stored twice",
+            r.seq
         );
+        sessions.insert(r.session);
     }
     assert!(
         sessions.len() <= 1,

@@ -117,6 +117,15 @@ impl Hub {
     }
 }
 
+/// Writes a `hub.toml` into `dir` and returns its path, for `start_hub(&["--config", ..])`
+/// and [`restart_hub_at`]. Custom hub configurations go through here, so a key every test
+/// hub needs is added in one place.
+pub fn write_hub_config(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("hub.toml");
+    std::fs::write(&path, body).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
+
 pub fn hub_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sitewatch-hub"))
 }
@@ -152,9 +161,32 @@ pub fn start_hub_secure(extra: &[&str]) -> Hub {
 
 /// Starts `sitewatch-hub` on `data`; without `allow_unsigned`, with its security defaults.
 pub fn start_hub_with(data: tempfile::TempDir, extra: &[&str], allow_unsigned: bool) -> Hub {
-    let mqtt_port = free_port();
+    start_hub_listening_in(
+        data,
+        std::net::Ipv4Addr::LOCALHOST.into(),
+        extra,
+        allow_unsigned,
+    )
+}
+
+/// [`start_hub`] with the embedded broker on `mqtt_ip` (a free port; e.g. the host-side veth
+/// address of a test namespace) and the HTTP API on a free loopback port.
+pub fn start_hub_listening(mqtt_ip: std::net::IpAddr, extra: &[&str]) -> Hub {
+    start_hub_listening_in(tempfile::tempdir().expect("temp dir"), mqtt_ip, extra, true)
+}
+
+fn start_hub_listening_in(
+    data: tempfile::TempDir,
+    mqtt_ip: std::net::IpAddr,
+    extra: &[&str],
+    allow_unsigned: bool,
+) -> Hub {
+    let mqtt_port = TcpListener::bind((mqtt_ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port on {mqtt_ip}: {e}"));
     let http_port = free_port();
-    let mqtt = format!("127.0.0.1:{mqtt_port}");
+    let mqtt = std::net::SocketAddr::new(mqtt_ip, mqtt_port).to_string();
     let http = format!("127.0.0.1:{http_port}");
     let dir = data.path().to_str().expect("utf-8 temp path").to_owned();
     let mut args = vec![
@@ -357,9 +389,19 @@ pub fn start_agent_emulated(
 pub fn start_logged_agent(
     config: &std::path::Path,
 ) -> (Proc, mpsc::Receiver<u64>, mpsc::Receiver<String>) {
-    let mut child = Command::new(agent_bin())
-        .arg("--config")
-        .arg(config)
+    let mut cmd = Command::new(agent_bin());
+    cmd.arg("--config").arg(config);
+    start_logged_agent_cmd(cmd)
+}
+
+/// [`start_logged_agent`] for an agent command prepared by the caller: run inside a network
+/// namespace (`ip netns exec NS AGENT --config ...`), or with extra environment (a preloaded
+/// library). The command must end up running the agent binary itself (`ip netns exec`
+/// execs it, so the PID is the agent's).
+pub fn start_logged_agent_cmd(
+    mut cmd: Command,
+) -> (Proc, mpsc::Receiver<u64>, mpsc::Receiver<String>) {
+    let mut child = cmd
         .env("RUST_LOG", "info,sitewatch_agent::publisher=debug")
         .env_remove("SITEWATCH_CONFIG")
         .stdout(Stdio::null())
@@ -390,4 +432,249 @@ pub fn start_logged_agent(
         name: "sitewatch-agent".into(),
     };
     (proc, rx, line_rx)
+}
+
+/// An agent config with the short intervals of [`start_agent`] (1 s heartbeat and metrics,
+/// 2 s keepalive, reconnect backoff capped at 2 s, stalled acks resent after 3 s) plus
+/// `extra` TOML, placed after the top-level keys and before `[outbox]`; written into `dir`
+/// as `{node}.toml`.
+pub fn write_agent_config(
+    dir: &Path,
+    site: &str,
+    node: &str,
+    broker: &str,
+    extra: &str,
+) -> PathBuf {
+    let path = dir.join(format!("{node}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "site = \"{site}\"\nnode = \"{node}\"\nbroker = \"{broker}\"\n\
+             heartbeat-interval-s = 1\nmetrics-interval-s = 1\nkeepalive-s = 2\n\
+             reconnect-max-s = 2\n{extra}\n[outbox]\nresend-after-s = 3\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
+
+/// The `sitewatch-loadgen` binary (bench/loadgen), built next to the hub's by
+/// `cargo build --workspace --bins` (scripts/test.sh).
+pub fn loadgen_bin() -> PathBuf {
+    let loadgen = hub_bin()
+        .parent()
+        .expect("binary directory")
+        .join("sitewatch-loadgen");
+    assert!(
+        loadgen.is_file(),
+        "{} is missing; build the workspace first (cargo build --workspace --bins, done by \
+         scripts/test.sh)",
+        loadgen.display()
+    );
+    loadgen
+}
+
+/// One stored metrics message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricRow {
+    pub session: String,
+    pub seq: u64,
+    /// The agent's `ts` (its clock).
+    pub agent_ts: u64,
+    /// The hub's receive time.
+    pub recv: u64,
+}
+
+/// The metrics messages the hub's database `db` holds for `site/node` (read-only; empty
+/// while the file or its tables do not exist yet).
+pub fn metric_rows(db: &Path, site: &str, node: &str) -> Vec<MetricRow> {
+    use rusqlite::{Connection, OpenFlags};
+    let Ok(conn) = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return Vec::new();
+    };
+    let query = "SELECT m.session, m.seq, m.agent_ts_ms, m.recv_ms FROM metric_messages m
+                 JOIN nodes n ON n.id = m.node_id WHERE n.site = ?1 AND n.node = ?2
+                 ORDER BY m.session, m.seq";
+    let Ok(mut stmt) = conn.prepare(query) else {
+        return Vec::new();
+    };
+    let rows = stmt.query_map([site, node], |r| {
+        Ok(MetricRow {
+            session: r.get(0)?,
+            seq: r.get::<_, i64>(1)? as u64,
+            agent_ts: r.get::<_, i64>(2)? as u64,
+            recv: r.get::<_, i64>(3)? as u64,
+        })
+    });
+    rows.into_iter().flatten().flatten().collect()
+}
+
+/// What a test knows must be stored: metrics seqs of one agent session.
+#[derive(Debug, Clone)]
+pub struct MustBeStored {
+    pub site: String,
+    pub node: String,
+    /// The session, or None for "the node's only session" (a real agent run once).
+    pub session: Option<String>,
+    /// Seqs that must be stored exactly once (acked, or taken and given time to arrive).
+    pub seqs: std::collections::BTreeSet<u64>,
+    /// Every seq that was a metrics message of the session (None: not known); a stored
+    /// metrics row outside it is a violation.
+    pub metrics_seqs: Option<std::collections::BTreeSet<u64>>,
+}
+
+/// "Nothing acked is lost" on the hub's database: `PRAGMA integrity_check`; each expected
+/// seq stored exactly once, and nothing stored that was not a metrics message; each node's
+/// stored message has its own sample frame (frames = messages) and no instant of a node is
+/// stored twice. Returns every violation found (empty: all good).
+pub fn stored_once_violations(db: &Path, expected: &[MustBeStored]) -> Vec<String> {
+    use rusqlite::{Connection, OpenFlags};
+    use std::collections::{BTreeMap, BTreeSet};
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
+    let mut errors = Vec::new();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    if integrity != "ok" {
+        errors.push(format!("integrity_check: {integrity}"));
+    }
+    for e in expected {
+        let who = format!("{}/{}", e.site, e.node);
+        let mut stmt = conn
+            .prepare(
+                "SELECT m.session, m.seq, count(*) FROM metric_messages m
+                 JOIN nodes n ON n.id = m.node_id WHERE n.site = ?1 AND n.node = ?2
+                 GROUP BY m.session, m.seq",
+            )
+            .expect("prepare");
+        let rows: Vec<(String, u64, u64)> = stmt
+            .query_map([&e.site, &e.node], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect();
+        let sessions: BTreeSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        let session = match &e.session {
+            Some(s) => s.as_str(),
+            None if sessions.len() <= 1 => sessions.first().copied().unwrap_or(""),
+            None => {
+                errors.push(format!(
+                    "{who}: one agent run, several sessions: {sessions:?}"
+                ));
+                continue;
+            }
+        };
+        let counts: BTreeMap<u64, u64> = rows
+            .iter()
+            .filter(|r| r.0 == session)
+            .map(|r| (r.1, r.2))
+            .collect();
+        for seq in &e.seqs {
+            match counts.get(seq).copied().unwrap_or(0) {
+                1 => {}
+                0 => errors.push(format!("{who} session {session}: seq {seq} is missing")),
+                n => errors.push(format!(
+                    "{who} session {session}: seq {seq} stored {n} times"
+                )),
+            }
+        }
+        for (seq, n) in &counts {
+            if *n != 1 && !e.seqs.contains(seq) {
+                errors.push(format!(
+                    "{who} session {session}: seq {seq} stored {n} times"
+                ));
+            }
+            if e.metrics_seqs.as_ref().is_some_and(|m| !m.contains(seq)) {
+                errors.push(format!(
+                    "{who} session {session}: seq {seq} stored as metrics but was not one"
+                ));
+            }
+        }
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT n.site || '/' || n.node,
+                    (SELECT count(*) FROM metric_messages m WHERE m.node_id = n.id),
+                    (SELECT count(*) FROM frames f WHERE f.node_id = n.id)
+             FROM nodes n",
+        )
+        .expect("prepare");
+    let per_node: Vec<(String, i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    for (node, messages, frames) in per_node {
+        if messages != frames {
+            errors.push(format!(
+                "{node}: {messages} metrics messages but {frames} sample frames"
+            ));
+        }
+    }
+    let doubled: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM (SELECT 1 FROM frames GROUP BY node_id, ts_ms HAVING count(*) > 1)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("duplicate frames");
+    if doubled > 0 {
+        errors.push(format!("{doubled} sample instants stored twice"));
+    }
+    errors
+}
+
+/// Panics listing the violations of [`stored_once_violations`], if any.
+pub fn assert_stored_once(db: &Path, expected: &[MustBeStored], after: &str) {
+    let errors = stored_once_violations(db, expected);
+    assert!(
+        errors.is_empty(),
+        "{} violations after {after}, e.g.:\n{}",
+        errors.len(),
+        errors[..errors.len().min(20)].join("\n")
+    );
+}
+
+/// Whether network-namespace tests can run: root and iproute2. Under CI (`CI=true`) a
+/// missing one is a failure; elsewhere the test says why and skips.
+pub fn netns_available(what: &str) -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let ip = Path::new("/usr/sbin/ip").exists() || Path::new("/sbin/ip").exists();
+    if root && ip {
+        return true;
+    }
+    let why = format!("{what} needs root and iproute2 (scripts/install-deps.sh --test)");
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+    eprintln!("skipping: {why}");
+    false
+}
+
+/// libfaketime's preload library (Debian package libfaketime), the multi-threaded variant
+/// (the agent runs threads). Missing is a failure: scripts/install-deps.sh --test installs it.
+pub fn require_libfaketime() -> PathBuf {
+    let dirs = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+    ];
+    for d in dirs {
+        let p = Path::new(d).join("faketime/libfaketimeMT.so.1");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "libfaketimeMT.so.1 not found: install the Debian package libfaketime \
+         (scripts/install-deps.sh --test does it)"
+    );
 }
