@@ -276,10 +276,13 @@ impl NotifySocket {
 
     fn next(&self) -> String {
         let mut buf = [0u8; 512];
-        let n = self
-            .sock
-            .recv(&mut buf)
-            .expect("no sd_notify message within 30 s");
+        // A signal to the test process (a child exiting) interrupts the wait: wait again.
+        let n = loop {
+            match self.sock.recv(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other.expect("no sd_notify message within 30 s"),
+            }
+        };
         text(&buf[..n])
     }
 }
