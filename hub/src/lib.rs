@@ -55,38 +55,12 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     // Credentials: the hub's own agent gets fresh ones at every start; then every node's
     // are loaded for the broker's logins and ingest's signature checks.
     let local_credentials = if config.local_agent.enabled {
-        let site = config.local_agent.site.clone();
         let node = match &config.local_agent.node {
             Some(node) => node.clone(),
             None => sitewatch_agent::config::node_from_hostname()
                 .context("naming the hub's own node: set [local-agent] node")?,
         };
-        let db = auth_db.clone();
-        let issued = tokio::task::spawn_blocking(move || {
-            nodes::issue_local(&db, &site, &node, clock::now_ms()).map_err(|err| {
-                let key = nodes::stored_key(&db, &site, &node).map(|k| (node, k));
-                (err.to_string(), key)
-            })
-        })
-        .await
-        .context("issuing the local agent's credentials")?;
-        match issued {
-            Ok(issued) => Some((
-                issued.node.clone(),
-                issued.signing_key.clone(),
-                Some(issued),
-            )),
-            Err((err, key)) => {
-                // A full disk must not keep the hub from starting: its own agent then
-                // logs in anonymously from loopback, with the node's stored key if any.
-                tracing::error!(
-                    cause = %err,
-                    "cannot store new credentials for the hub's own agent; it connects \
-                     without a password this time"
-                );
-                key.map(|(node, key)| (node, key, None))
-            }
-        }
+        nodes::local_agent_credentials(&auth_db, config.local_agent.site.clone(), node).await?
     } else {
         None
     };
@@ -407,17 +381,17 @@ pub async fn run(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     let agent_stop = CancellationToken::new();
     let local_agent = if config.local_agent.enabled {
         let mut agent = local_agent_config(&config, &host, port)?;
-        if let Some((node, key, issued)) = &local_credentials {
-            agent.node = Some(node.clone());
+        if let Some(local) = &local_credentials {
+            agent.node = Some(local.node.clone());
             agent.signing_key = Some(
-                sitewatch_agent::config::SigningKey::from_hex(key)
+                sitewatch_agent::config::SigningKey::from_hex(&local.signing_key)
                     .context("the local agent's signing key")?,
             );
-            if let Some(issued) = issued
+            if let Some((username, password)) = &local.login
                 && config.broker.is_none()
             {
-                agent.username = Some(issued.username.clone());
-                agent.password = Some(issued.password.clone());
+                agent.username = Some(username.clone());
+                agent.password = Some(password.clone());
             }
         }
         let stop = agent_stop.clone();

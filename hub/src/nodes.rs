@@ -152,6 +152,56 @@ pub fn issue_local(
     })
 }
 
+/// What the hub's own agent runs with.
+pub struct LocalCredentials {
+    pub node: NodeId,
+    pub signing_key: String,
+    /// MQTT user name and password; `None` when they could not be stored (the agent then
+    /// connects from loopback without them).
+    pub login: Option<(String, String)>,
+}
+
+/// Issues the hub's own agent its credentials for this run ([`issue_local`]). When they
+/// cannot be stored (a full disk) the hub still starts: the agent signs with the node's
+/// stored key, if any, and logs in without a password.
+pub async fn local_agent_credentials(
+    db: &AuthDb,
+    site: SiteId,
+    node: NodeId,
+) -> anyhow::Result<Option<LocalCredentials>> {
+    let db = db.clone();
+    let issued = tokio::task::spawn_blocking(move || {
+        match issue_local(&db, &site, &node, crate::clock::now_ms()) {
+            Ok(issued) => Ok(LocalCredentials {
+                login: Some((issued.username, issued.password)),
+                node: issued.node,
+                signing_key: issued.signing_key,
+            }),
+            Err(err) => Err((
+                err.to_string(),
+                stored_key(&db, &site, &node).map(|k| (node, k)),
+            )),
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("issuing the local agent's credentials: {e}"))?;
+    match issued {
+        Ok(local) => Ok(Some(local)),
+        Err((err, key)) => {
+            tracing::error!(
+                cause = %err,
+                "cannot store new credentials for the hub's own agent; it connects without a \
+                 password this time"
+            );
+            Ok(key.map(|(node, signing_key)| LocalCredentials {
+                node,
+                signing_key,
+                login: None,
+            }))
+        }
+    }
+}
+
 /// The stored signing key of a node, if it has credentials (blocking; read only).
 pub fn stored_key(db: &AuthDb, site: &SiteId, node: &NodeId) -> Option<String> {
     db.read(db::node_credentials)
