@@ -83,25 +83,14 @@ fn hub_with_shared_subscriptions_on_mosquitto_stores_metrics() {
 /// Runs the hub (with `hub_toml`) against a Mosquitto, one agent of `site`; returns its
 /// node entry once its metrics are stored.
 fn stores_metrics_via_mosquitto(hub_toml: &str, site: &str) -> serde_json::Value {
-    let mosquitto = require_program("mosquitto", "mosquitto");
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-    )
-    .expect("write mosquitto.conf");
-    let _broker = spawn(
-        "mosquitto",
-        &mosquitto,
-        &["-c", conf.to_str().expect("utf-8")],
-        Stdio::null(),
+    let _broker = start_mosquitto(
+        dir.path(),
+        port,
+        &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
     );
     let url = format!("mqtt://127.0.0.1:{port}");
-    wait_for("mosquitto listening", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
 
     let hub_conf = dir.path().join("hub.toml");
     std::fs::write(&hub_conf, hub_toml).expect("hub.toml");

@@ -43,7 +43,6 @@ fn tls_publish(
 #[test]
 fn mosquitto_with_the_generated_acl_holds_each_node_to_its_topics() {
     let openssl = require_program("openssl", "openssl");
-    let mosquitto = require_program("mosquitto", "mosquitto");
     let sub = require_program("mosquitto_sub", "mosquitto-clients");
     let dir = tempfile::tempdir().expect("temp dir");
     let pki = Pki::generate(&openssl, dir.path());
@@ -93,28 +92,18 @@ fn mosquitto_with_the_generated_acl_holds_each_node_to_its_topics() {
     let passwd = std::fs::read_to_string(generated.join("passwd")).expect("passwd");
     assert!(!passwd.contains(&a.password) && !passwd.contains(HUB_PASSWORD));
 
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let _broker = start_mosquitto(
+        dir.path(),
+        port,
+        &format!(
             "include_dir {}\nuser root\npersistence false\nlistener {port} 127.0.0.1\n\
-             cafile {}\ncertfile {}\nkeyfile {}\n",
+         cafile {}\ncertfile {}\nkeyfile {}\n",
             generated.display(),
             pki.ca.display(),
             pki.server_cert.display(),
             pki.server_key.display()
         ),
-    )
-    .expect("mosquitto.conf");
-    let _broker = spawn(
-        "mosquitto",
-        &mosquitto,
-        &["-c", conf.to_str().expect("utf-8")],
-        Stdio::null(),
     );
-    wait_for("mosquitto listening", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
     let hub = start_hub_with(
         data,
         &["--config", hub_conf.to_str().expect("utf-8")],

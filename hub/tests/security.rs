@@ -140,25 +140,14 @@ fn credentials_and_signatures_on_the_embedded_broker() {
 
 #[test]
 fn a_mosquitto_without_acl_cannot_carry_site_a_data_into_site_b() {
-    let mosquitto = require_program("mosquitto", "mosquitto");
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let conf = dir.path().join("mosquitto.conf");
     // No password file, no ACL: anyone may publish anything.
-    std::fs::write(
-        &conf,
-        format!("user root\npersistence false\nlistener {port} 127.0.0.1\nallow_anonymous true\n"),
-    )
-    .expect("mosquitto.conf");
-    let _broker = spawn(
-        "mosquitto",
-        &mosquitto,
-        &["-c", conf.to_str().expect("utf-8")],
-        Stdio::null(),
+    let _broker = start_mosquitto(
+        dir.path(),
+        port,
+        &format!("user root\npersistence false\nlistener {port} 127.0.0.1\nallow_anonymous true\n"),
     );
-    wait_for("mosquitto listening", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
     let url = format!("mqtt://127.0.0.1:{port}");
     let hub = start_hub_secure(&["--no-local-agent", "--broker", &url]);
     let data = hub.data.path();

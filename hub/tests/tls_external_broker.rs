@@ -15,31 +15,20 @@ use pki::Pki;
 #[test]
 fn hub_and_agent_over_mqtts_to_mosquitto() {
     let openssl = require_program("openssl", "openssl");
-    let mosquitto = require_program("mosquitto", "mosquitto");
     let dir = tempfile::tempdir().expect("temp dir");
     let pki = Pki::generate(&openssl, dir.path());
     let port = free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let _broker = start_mosquitto(
+        dir.path(),
+        port,
+        &format!(
             "user root\npersistence false\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
-             cafile {}\ncertfile {}\nkeyfile {}\n",
+         cafile {}\ncertfile {}\nkeyfile {}\n",
             pki.ca.display(),
             pki.server_cert.display(),
             pki.server_key.display()
         ),
-    )
-    .expect("write mosquitto.conf");
-    let _broker = spawn(
-        "mosquitto",
-        &mosquitto,
-        &["-c", conf.to_str().expect("utf-8")],
-        Stdio::null(),
     );
-    wait_for("mosquitto listening", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
     let url = format!("mqtts://127.0.0.1:{port}");
     let ca = pki.ca.to_str().expect("utf-8");
 

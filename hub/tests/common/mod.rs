@@ -678,3 +678,21 @@ pub fn require_libfaketime() -> PathBuf {
          (scripts/install-deps.sh --test does it)"
     );
 }
+
+/// Starts Debian's `mosquitto` with `conf` (written to `dir/mosquitto.conf`; it must listen
+/// on 127.0.0.1:`port`) and waits until it accepts connections.
+pub fn start_mosquitto(dir: &Path, port: u16, conf: &str) -> Proc {
+    let program = require_program("mosquitto", "mosquitto");
+    let path = dir.join("mosquitto.conf");
+    std::fs::write(&path, conf).expect("write mosquitto.conf");
+    let proc = spawn(
+        "mosquitto",
+        &program,
+        &["-c", path.to_str().expect("utf-8 path")],
+        Stdio::null(),
+    );
+    wait_for("mosquitto listening", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    proc
+}
