@@ -66,6 +66,9 @@ pub struct AgentConfig {
     pub username: Option<String>,
     /// MQTT password. Never logged; `Debug` redacts it.
     pub password: Option<String>,
+    /// Home Assistant discovery of this node by the hub: `Some(true)` opts in, `Some(false)`
+    /// out, `None` leaves it to the hub's `[homeassistant] nodes` (sent in `info`).
+    pub home_assistant: Option<bool>,
     /// Per-node key the agent signs every heartbeat, metrics, scan and info message with
     /// (`sitewatch-hub node add` prints it); `None`: messages go unsigned.
     pub signing_key: Option<SigningKey>,
@@ -101,6 +104,7 @@ impl fmt::Debug for AgentConfig {
                 "signing_key",
                 &self.signing_key.as_ref().map(|_| "<redacted>"),
             )
+            .field("home_assistant", &self.home_assistant)
             .field("filesystems", &self.filesystems)
             .field("checks", &self.checks)
             .field("outbox", &self.outbox)
@@ -126,6 +130,7 @@ impl AgentConfig {
             username: None,
             password: None,
             signing_key: None,
+            home_assistant: None,
             filesystems: FilesystemsConfig::default(),
             checks: Vec::new(),
             outbox: OutboxConfig::default(),
@@ -264,6 +269,7 @@ pub struct PartialConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub signing_key: Option<String>,
+    pub home_assistant: Option<bool>,
     pub filesystems: Option<FilesystemsConfig>,
     pub checks: Option<Vec<CheckConfig>>,
     pub outbox: Option<OutboxConfig>,
@@ -394,6 +400,7 @@ impl PartialConfig {
             username: self.username,
             password: self.password,
             signing_key,
+            home_assistant: self.home_assistant,
             filesystems: self.filesystems.unwrap_or_default(),
             checks: self.checks.unwrap_or_default(),
             outbox: self.outbox.unwrap_or_default(),

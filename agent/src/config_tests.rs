@@ -364,3 +364,13 @@ fn signing_key_is_checked_and_never_shown() {
         "{e}"
     );
 }
+
+#[test]
+fn home_assistant_choice_is_optional() {
+    let c = AgentConfig::from_toml_str(MIN).unwrap();
+    assert_eq!(c.home_assistant, None);
+    let c = AgentConfig::from_toml_str(&format!("{MIN}home-assistant = false\n")).unwrap();
+    assert_eq!(c.home_assistant, Some(false));
+    let e = err(&format!("{MIN}home-assistant = \"yes\"\n"));
+    assert!(e.contains("home-assistant"), "{e}");
+}

@@ -40,6 +40,7 @@ pub fn gather(config: &AgentConfig, session: &Session) -> Info {
         heartbeat_interval_s: config.heartbeat_interval_s,
         metrics_interval_s: config.metrics_interval_s,
         keepalive_s: config.keepalive_s,
+        home_assistant: config.home_assistant,
     }
 }
 

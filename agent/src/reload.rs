@@ -44,6 +44,8 @@ pub fn plan(old: &AgentConfig, new: &AgentConfig) -> ReloadPlan {
         note("username", old.username != new.username),
         note("password", old.password != new.password),
         note("signing-key", old.signing_key != new.signing_key),
+        // Sent in `info`, which goes out at every connect.
+        note("home-assistant", old.home_assistant != new.home_assistant),
         note("tls", old.tls != new.tls),
         note("keepalive-s", old.keepalive_s != new.keepalive_s),
         note(

@@ -52,6 +52,34 @@ pub struct Config {
     /// `device`: one config per node (HA ≥ 2024.11); `entity`: one per entity (older HA).
     #[serde(default)]
     pub mode: Mode,
+    /// Which nodes: `all` (but those whose agent says `home-assistant = false`) or
+    /// `opted-in` (only those whose agent says `home-assistant = true`).
+    #[serde(default)]
+    pub nodes: Nodes,
+}
+
+/// Which nodes are announced to Home Assistant; each agent may opt in or out in its config
+/// (`home-assistant`, sent in its `info`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Nodes {
+    /// Every node but those that opt out.
+    #[default]
+    All,
+    /// Only the nodes that opt in.
+    OptedIn,
+}
+
+impl Nodes {
+    /// Whether a node whose agent said `choice` (`None`: nothing, or no info yet) is
+    /// announced.
+    pub fn admits(self, choice: Option<bool>) -> bool {
+        match (self, choice) {
+            (_, Some(choice)) => choice,
+            (Nodes::All, None) => true,
+            (Nodes::OptedIn, None) => false,
+        }
+    }
 }
 
 fn d_true() -> bool {
@@ -67,6 +95,7 @@ impl Default for Config {
             enabled: true,
             discovery_prefix: d_prefix(),
             mode: Mode::Device,
+            nodes: Nodes::All,
         }
     }
 }
@@ -180,7 +209,8 @@ pub fn spawn(
         return None;
     }
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-    let discovery = Discovery::new(ctx, config.mode, config.discovery_prefix.clone());
+    let discovery =
+        Discovery::new(ctx, config.mode, config.discovery_prefix.clone()).with_nodes(config.nodes);
     tracker.spawn(run(discovery, rx, publisher, registry, stop));
     Some(Feed {
         tx,

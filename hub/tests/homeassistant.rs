@@ -14,6 +14,7 @@ mod ha_discovery_schema;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -410,4 +411,47 @@ fn entity_mode_publishes_one_valid_config_per_entity() {
             .keys()
             .all(|t| !t.starts_with("homeassistant/device/"))
     );
+}
+
+/// `[homeassistant] nodes = "opted-in"`: only the agent whose config says
+/// `home-assistant = true` is announced; one saying nothing is not.
+#[test]
+fn only_agents_that_opt_in_are_announced_when_the_hub_asks_for_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hub.toml");
+    std::fs::write(&config, "[homeassistant]\nnodes = \"opted-in\"\n").expect("write config");
+    let hub = start_hub(&[
+        "--no-local-agent",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
+    let (_client, bus) = listen(&hub, "ha-test-opt-in");
+    let agent = |node: &str, extra: &str| {
+        let conf = dir.path().join(format!("{node}.toml"));
+        std::fs::write(
+            &conf,
+            format!(
+                "site = \"opt\"\nnode = \"{node}\"\nbroker = \"{}\"\nheartbeat-interval-s = 1\n\
+                 metrics-interval-s = 1\nkeepalive-s = 2\n{extra}",
+                hub.broker_url()
+            ),
+        )
+        .expect("agent config");
+        spawn(
+            "sitewatch-agent",
+            agent_bin(),
+            &["--config", conf.to_str().expect("utf-8")],
+            Stdio::null(),
+        )
+    };
+    let _quiet = agent("quiet", "");
+    let _yes = agent("yes", "home-assistant = true\n");
+    wait_components(&bus, &device_topic("opt", "yes"), &["cpu_usage"]);
+    // The other one sent metrics all along (so it would have had its config by now).
+    wait_for("the quiet node's data", Duration::from_secs(10), || {
+        hub.node("opt", "quiet")
+            .filter(|n| n["metrics"].is_object())
+    });
+    assert!(bus.latest(&device_topic("opt", "quiet")).is_none());
+    assert_all_valid(&bus);
 }

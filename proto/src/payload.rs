@@ -76,6 +76,11 @@ pub struct Info {
     pub metrics_interval_s: u64,
     /// MQTT keepalive the agent uses; the broker declares it dead after 1.5 × this.
     pub keepalive_s: u64,
+    /// The agent's choice about Home Assistant discovery of this node (its config's
+    /// `home-assistant`): `true` opts in, `false` out; absent follows the hub's
+    /// `[homeassistant] nodes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_assistant: Option<bool>,
 }
 
 /// Liveness beacon on `…/heartbeat` (not retained).
@@ -512,7 +517,8 @@ mod tests {
             let info = Info { ts: 1, session: "s".into(), agent_version: "0.1.0".into(), hostname: host,
                 os: "Debian".into(), kernel: "6.1".into(), arch: "aarch64".into(), board_model: model,
                 serial: None, machine_id: Some("abc".into()), boot_time_ms: Some(5), ips, macs: vec![],
-                heartbeat_interval_s: 10, metrics_interval_s: 30, keepalive_s: 10 };
+                heartbeat_interval_s: 10, metrics_interval_s: 30, keepalive_s: 10,
+                home_assistant: Some(true) };
             prop_assert_eq!(from_json::<Info>(&serde_json::to_vec(&info).unwrap()).unwrap(), info);
         }
 

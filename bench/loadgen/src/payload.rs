@@ -157,6 +157,7 @@ impl NodeModel {
             heartbeat_interval_s: intervals.heartbeat_s,
             metrics_interval_s: intervals.metrics_s,
             keepalive_s: intervals.keepalive_s,
+            home_assistant: None,
         }
     }
 

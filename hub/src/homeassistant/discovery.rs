@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde_json::{Map, Value};
 use sitewatch_proto::{Info, NodeId, SiteId};
 
-use super::Mode;
 use super::entities::{self, Component, Context, Shape};
+use super::{Mode, Nodes};
 
 /// One retained publish; an empty payload removes what the topic had discovered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,8 @@ pub struct Discovery {
     entity_topics: BTreeMap<(SiteId, NodeId), BTreeSet<String>>,
     dirty: BTreeSet<(SiteId, NodeId)>,
     hub_done: bool,
+    /// Which nodes are announced (agents opt in or out in their `info`).
+    policy: Nodes,
 }
 
 impl Discovery {
@@ -56,7 +58,14 @@ impl Discovery {
             entity_topics: BTreeMap::new(),
             dirty: BTreeSet::new(),
             hub_done: false,
+            policy: Nodes::All,
         }
+    }
+
+    /// Announces only the nodes `policy` admits.
+    pub fn with_nodes(mut self, policy: Nodes) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The nodes announced (or about to be).
@@ -94,6 +103,12 @@ impl Discovery {
             let Some(state) = self.nodes.get(&id) else {
                 continue;
             };
+            let choice = state.info.as_ref().and_then(|i| i.home_assistant);
+            if !self.policy.admits(choice) {
+                // Opted out (or not in): withdraw what was announced before.
+                out.extend(self.withdraw(&id));
+                continue;
+            }
             let (site, node) = &id;
             sites.insert(site.clone());
             let dev = entities::node_device(&self.ctx, site, node, state.info.as_deref());
@@ -126,6 +141,12 @@ impl Discovery {
         self.nodes.remove(&id);
         self.dirty.remove(&id);
         self.revoked.insert(id.clone());
+        self.withdraw(&id)
+    }
+
+    /// Empties every config a node had announced (nothing when it had none).
+    fn withdraw(&mut self, id: &(SiteId, NodeId)) -> Vec<Publish> {
+        let (site, node) = id;
         let topics: Vec<String> = match self.mode {
             Mode::Device => {
                 let t = self.device_topic(&entities::node_object_id(site, node));
@@ -134,12 +155,16 @@ impl Discovery {
             }
             Mode::Entity => self
                 .entity_topics
-                .remove(&id)
+                .remove(id)
                 .into_iter()
                 .flatten()
                 .collect(),
         };
-        topics
+        let announced: Vec<String> = topics
+            .into_iter()
+            .filter(|t| self.published.contains_key(t))
+            .collect();
+        announced
             .into_iter()
             .filter_map(|t| self.set(t, String::new()))
             .collect()
@@ -349,5 +374,45 @@ mod tests {
         let removed = d.revoke(&site, &node);
         assert!(removed.iter().all(|p| p.payload.is_empty()));
         assert!(removed.len() >= 4);
+    }
+
+    fn info(choice: Option<bool>) -> Box<Info> {
+        Box::new(Info {
+            hostname: "pi".into(),
+            home_assistant: choice,
+            ..Info::default()
+        })
+    }
+
+    #[test]
+    fn agents_opt_in_or_out() {
+        let device = "homeassistant/device/sitewatch_club-1_pi/config";
+        // The default (all nodes): an agent that opts out is withdrawn, and back when it
+        // opts in again.
+        let mut d = discovery(Mode::Device);
+        let (site, node) = ids();
+        d.info(site.clone(), node.clone(), info(None));
+        assert!(d.flush().iter().any(|p| p.topic == device));
+        d.info(site.clone(), node.clone(), info(Some(false)));
+        assert_eq!(
+            d.flush(),
+            [Publish {
+                topic: device.into(),
+                payload: String::new()
+            }]
+        );
+        d.info(site.clone(), node.clone(), info(Some(true)));
+        assert!(
+            d.flush()
+                .iter()
+                .any(|p| p.topic == device && !p.payload.is_empty())
+        );
+        // `opted-in`: only agents that say so; nothing to withdraw for the others.
+        let mut d = discovery(Mode::Device).with_nodes(Nodes::OptedIn);
+        d.info(site.clone(), node.clone(), info(None));
+        d.shape(site.clone(), node.clone(), shape(&["/"]));
+        assert!(d.flush().iter().all(|p| p.topic != device));
+        d.info(site.clone(), node.clone(), info(Some(true)));
+        assert!(d.flush().iter().any(|p| p.topic == device));
     }
 }
