@@ -11,8 +11,7 @@ mod credentials;
 #[path = "../../agent/tests/support/pki.rs"]
 mod pki;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -20,25 +19,6 @@ use credentials::*;
 use pki::Pki;
 
 const HUB_PASSWORD: &str = "hub-password-for-mosquitto";
-
-/// `mosquitto_pub` over TLS; `login` is (client id, user, password).
-fn tls_publish(
-    port: u16,
-    ca: &std::path::Path,
-    login: Option<(&str, &str, &str)>,
-    topic: &str,
-    payload: &str,
-) -> Output {
-    let pubber = require_program("mosquitto_pub", "mosquitto-clients");
-    let mut cmd = Command::new(pubber);
-    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "--cafile"])
-        .arg(ca)
-        .args(["-q", "1", "-t", topic, "-m", payload]);
-    if let Some((id, user, password)) = login {
-        cmd.args(["-i", id, "-u", user, "-P", password]);
-    }
-    cmd.output().expect("run mosquitto_pub")
-}
 
 #[test]
 fn mosquitto_with_the_generated_acl_holds_each_node_to_its_topics() {
@@ -63,19 +43,7 @@ fn mosquitto_with_the_generated_acl_holds_each_node_to_its_topics() {
     .expect("hub.toml");
     let a = node_add(data.path(), "club-a", "pi", &url);
     let b = node_add(data.path(), "club-b", "pi", &url);
-    let mut add = Command::new(hub_bin())
-        .args(["mqtt-user", "add", "ha", "--password-stdin", "--data-dir"])
-        .arg(data.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("mqtt-user add");
-    add.stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"home-assistant-1\n")
-        .expect("password");
-    assert!(add.wait().expect("mqtt-user add").success());
+    mqtt_user_add(data.path(), "ha", "home-assistant-1");
 
     // The generated files.
     let generated = dir.path().join("mosquitto-sitewatch");
@@ -127,9 +95,9 @@ fn mosquitto_with_the_generated_acl_holds_each_node_to_its_topics() {
     let b_topic = "sitewatch/v1/club-b/pi/metrics";
     let forged = signed(&a.key, b_topic, &metrics_body("abababababababab", 1));
     for _ in 0..2 {
-        tls_publish(
+        publish_with(
             port,
-            &pki.ca,
+            Some(&pki.ca),
             Some(("intruder", &a.username, &a.password)),
             b_topic,
             &forged,
@@ -137,23 +105,23 @@ fn mosquitto_with_the_generated_acl_holds_each_node_to_its_topics() {
     }
     // The integration account may read, not write agent data.
     let unsigned_before = counter(&hub, "messages_unsigned");
-    tls_publish(
+    publish_with(
         port,
-        &pki.ca,
+        Some(&pki.ca),
         Some(("ha-writer", "ha", "home-assistant-1")),
         b_topic,
         &metrics_body("cdcdcdcdcdcdcdcd", 1),
     );
     // Anonymous: refused.
-    let anonymous = tls_publish(port, &pki.ca, None, b_topic, &forged);
+    let anonymous = publish_with(port, Some(&pki.ca), None, b_topic, &forged);
     assert!(!anonymous.status.success(), "{anonymous:?}");
 
     // B's own account on B's topic gets through (the control): once it is stored, the
     // messages above, published earlier on the same topic, would have arrived before it.
     let genuine = signed(&b.key, b_topic, &metrics_body("bcbcbcbcbcbcbcbc", 1));
-    let ok = tls_publish(
+    let ok = publish_with(
         port,
-        &pki.ca,
+        Some(&pki.ca),
         Some(("sw.club-b.pi", &b.username, &b.password)),
         b_topic,
         &genuine,

@@ -271,20 +271,7 @@ fn the_tls_listener_serves_agents_and_reloads_its_certificate_on_sighup() {
     });
 
     // An integration account reads the bus over TLS.
-    let mut add = Command::new(hub_bin())
-        .args(["mqtt-user", "add", "ha", "--password-stdin", "--data-dir"])
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("mqtt-user add");
-    use std::io::Write;
-    add.stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"home-assistant-1\n")
-        .expect("password");
-    assert!(add.wait().expect("mqtt-user add").success());
+    mqtt_user_add(data, "ha", "home-assistant-1");
     std::thread::sleep(Duration::from_secs(3));
     let read_status = |ca: &Path| {
         Command::new(&sub)

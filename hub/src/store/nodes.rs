@@ -86,6 +86,29 @@ pub fn mqtt_users(conn: &Connection) -> Result<Vec<MqttUserRow>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// `INSERT` that replaces an existing row (rotation) or leaves it (refused).
+fn insert_verb(replace: bool) -> &'static str {
+    if replace {
+        "INSERT OR REPLACE"
+    } else {
+        "INSERT OR IGNORE"
+    }
+}
+
+/// The outcome of a write that touched `rows` rows: `refused` when none, else the change is
+/// announced (`credentials_version`).
+fn changed(
+    tx: &rusqlite::Transaction<'_>,
+    rows: usize,
+    refused: Refused,
+) -> Result<Result<(), Refused>, StoreError> {
+    if rows == 0 {
+        return Ok(Err(refused));
+    }
+    bump(tx)?;
+    Ok(Ok(()))
+}
+
 pub(super) fn bump(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('credentials_version', 1)
@@ -103,11 +126,7 @@ impl AuthDb {
         replace: bool,
     ) -> Result<Result<(), Refused>, StoreError> {
         self.write(|tx| {
-            let verb = if replace {
-                "INSERT OR REPLACE"
-            } else {
-                "INSERT OR IGNORE"
-            };
+            let verb = insert_verb(replace);
             let n = tx.execute(
                 &format!(
                     "{verb} INTO node_credentials
@@ -123,11 +142,7 @@ impl AuthDb {
                     row.mosquitto_hash
                 ],
             )?;
-            if n == 0 {
-                return Ok(Err(Refused::Exists));
-            }
-            bump(tx)?;
-            Ok(Ok(()))
+            changed(tx, n, Refused::Exists)
         })
     }
 
@@ -142,11 +157,7 @@ impl AuthDb {
                 "DELETE FROM node_credentials WHERE site = ?1 AND node = ?2",
                 params![site, node],
             )?;
-            if n == 0 {
-                return Ok(Err(Refused::Missing));
-            }
-            bump(tx)?;
-            Ok(Ok(()))
+            changed(tx, n, Refused::Missing)
         })
     }
 
@@ -157,11 +168,7 @@ impl AuthDb {
         replace: bool,
     ) -> Result<Result<(), Refused>, StoreError> {
         self.write(|tx| {
-            let verb = if replace {
-                "INSERT OR REPLACE"
-            } else {
-                "INSERT OR IGNORE"
-            };
+            let verb = insert_verb(replace);
             let n = tx.execute(
                 &format!(
                     "{verb} INTO mqtt_users (name, password_hash, created_ms, mosquitto_hash)
@@ -174,11 +181,7 @@ impl AuthDb {
                     row.mosquitto_hash
                 ],
             )?;
-            if n == 0 {
-                return Ok(Err(Refused::Exists));
-            }
-            bump(tx)?;
-            Ok(Ok(()))
+            changed(tx, n, Refused::Exists)
         })
     }
 
@@ -186,11 +189,7 @@ impl AuthDb {
     pub fn delete_mqtt_user(&self, name: &str) -> Result<Result<(), Refused>, StoreError> {
         self.write(|tx| {
             let n = tx.execute("DELETE FROM mqtt_users WHERE name = ?1", [name])?;
-            if n == 0 {
-                return Ok(Err(Refused::Missing));
-            }
-            bump(tx)?;
-            Ok(Ok(()))
+            changed(tx, n, Refused::Missing)
         })
     }
 }

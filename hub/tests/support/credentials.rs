@@ -117,23 +117,45 @@ pub fn metrics_body(session: &str, seq: u64) -> String {
 
 /// `mosquitto_pub` of one QoS 1 message; the process's output.
 pub fn publish(port: u16, login: Option<(&str, &str, &str)>, topic: &str, payload: &str) -> Output {
+    publish_with(port, None, login, topic, payload)
+}
+
+/// `mosquitto_pub` of one QoS 1 message, over TLS when `ca` is given; `login` is (client id,
+/// user, password).
+pub fn publish_with(
+    port: u16,
+    ca: Option<&Path>,
+    login: Option<(&str, &str, &str)>,
+    topic: &str,
+    payload: &str,
+) -> Output {
     let pubber = require_program("mosquitto_pub", "mosquitto-clients");
-    let port = port.to_string();
     let mut cmd = Command::new(pubber);
-    cmd.args([
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "-q",
-        "1",
-        "-t",
-        topic,
-        "-m",
-        payload,
-    ]);
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    if let Some(ca) = ca {
+        cmd.arg("--cafile").arg(ca);
+    }
+    cmd.args(["-q", "1", "-t", topic, "-m", payload]);
     if let Some((client_id, user, password)) = login {
         cmd.args(["-i", client_id, "-u", user, "-P", password]);
     }
     cmd.output().expect("run mosquitto_pub")
+}
+
+/// `sitewatch-hub mqtt-user add NAME --password-stdin` on the data directory `data`.
+pub fn mqtt_user_add(data: &Path, name: &str, password: &str) {
+    use std::io::Write;
+    let mut add = Command::new(hub_bin())
+        .args(["mqtt-user", "add", name, "--password-stdin", "--data-dir"])
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("mqtt-user add");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("password");
+    assert!(add.wait().expect("mqtt-user add").success());
 }
