@@ -8,6 +8,24 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test --cross
 PATH="$HOME/.cargo/bin:$PATH"
 
+# A clean CI clone builds once: incremental caches would only add gigabytes to the disk.
+if [ "${CI:-}" = true ]; then
+    export CARGO_INCREMENTAL=0
+fi
+
+# A clean run writes about 6 GB under target/ (debug + cross + release agents). Say so now
+# rather than let the linker die with a bus error half-way through the build.
+target_dir=${CARGO_TARGET_DIR:-target}
+mkdir -p "$target_dir"
+need_kb=$((8 * 1024 * 1024))
+have_kb=$(( $(df -Pk "$target_dir" | awk 'NR == 2 { print $4 }') + $(du -sk "$target_dir" | cut -f1) ))
+if [ "$have_kb" -lt "$need_kb" ]; then
+    echo "scripts/test.sh: $target_dir needs about $((need_kb / 1024 / 1024)) GB (free space plus" \
+        "what it already holds), it has $((have_kb / 1024 / 1024)) GB: free some disk" \
+        "(cargo clean, old clones) or point CARGO_TARGET_DIR at a bigger disk" >&2
+    exit 1
+fi
+
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
