@@ -76,9 +76,9 @@ pub async fn probe_once(
         if ack[0] != 0x20 || ack[1] != 0x02 {
             return Err(format!("not an MQTT broker answer: {ack:02x?}"));
         }
-        if ack[3] == 0 {
-            let _ = s.write_all(&[0xE0, 0x00]).await;
-        }
+        // Closed without DISCONNECT: rumqttd handles a DISCONNECT and then the closed socket
+        // as two disconnections and logs the second at ERROR ("no-connection id N is already
+        // gone"), every 5 s in the operator's journal. A bare close is one, logged at info.
         Ok(())
     };
     tokio::time::timeout(timeout, run)
