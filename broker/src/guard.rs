@@ -26,7 +26,8 @@ use crate::config::PublishRate;
 use crate::connect::ConnectReturnCode;
 use crate::inspect::Inspector;
 use crate::relay::relay;
-use crate::stats::{Counters, RejectReason};
+use crate::sessions::{Session, Sessions};
+use crate::stats::{Counters, DisconnectReason, RejectReason};
 use crate::tls::TlsReloader;
 
 /// Connections being refused at once while the server is full. Beyond it new sockets are
@@ -93,6 +94,8 @@ pub(crate) struct Guard {
     pub(crate) max_payload: usize,
     /// Publish rate of every client that is not trusted.
     pub(crate) publish_rate: Option<PublishRate>,
+    /// Connections that logged in with a user name, for `disconnect_users`.
+    pub(crate) sessions: Arc<Sessions>,
 }
 
 impl Guard {
@@ -259,6 +262,10 @@ async fn serve<S>(
     };
     let client_id = admitted.client_id.clone();
     let username = admitted.username.clone();
+    // Registered before the authenticator runs: see `sessions.rs`.
+    let session = username
+        .as_deref()
+        .map(|user| guard.sessions.register(user));
     let login = Login {
         client_id: admitted.client_id,
         username: admitted.username,
@@ -305,6 +312,12 @@ async fn serve<S>(
         refuse(client, ConnectReturnCode::ServerUnavailable).await;
         return;
     }
+    if session.as_ref().is_some_and(Session::is_withdrawn) {
+        guard.counters.disconnect(DisconnectReason::Revoked);
+        warn!(peer = %addr, client_id, "login withdrawn while it was being checked: refused");
+        refuse(client, ConnectReturnCode::NotAuthorized).await;
+        return;
+    }
     let upstream = match connect_upstream(guard.upstream, &admitted.connect).await {
         Ok(upstream) => upstream,
         Err(err) => {
@@ -320,7 +333,22 @@ async fn serve<S>(
     let span = info_span!("mqtt_client", peer = %addr, client_id, tls = peer.tls);
     async {
         debug!(?access, "relaying MQTT connection to rumqttd");
-        let violation = relay(client, upstream, inspector, admitted.rest, &guard.counters).await;
+        let relayed = relay(client, upstream, inspector, admitted.rest, &guard.counters);
+        let withdrawn = async {
+            match &session {
+                Some(session) => session.withdrawn().await,
+                None => std::future::pending().await,
+            }
+        };
+        let violation = tokio::select! {
+            violation = relayed => violation,
+            () = withdrawn => {
+                // Both sockets close here, without DISCONNECT: rumqttd publishes the will.
+                guard.counters.disconnect(DisconnectReason::Revoked);
+                warn!("disconnected MQTT client: its login was withdrawn (credentials revoked or rotated)");
+                return;
+            }
+        };
         match violation {
             Some(violation) => {
                 guard.counters.disconnect(violation.reason());

@@ -38,6 +38,7 @@ pub mod packet;
 pub mod policy;
 pub mod rate;
 mod relay;
+mod sessions;
 pub mod stats;
 pub mod tls;
 
@@ -132,9 +133,18 @@ impl BrokerHandle {
 
     /// Forgets cached logins (call it when credentials are revoked or changed), so the next
     /// CONNECT of every client goes to the authenticator again. Established connections
-    /// are not affected.
+    /// are not affected: [`disconnect_users`](Self::disconnect_users) cuts those off.
     pub fn forget_logins(&self) {
         self.guard.authorizer.forget_logins();
+    }
+
+    /// Closes every connection that logged in with one of `usernames`, including those
+    /// whose login is being checked right now; returns how many. rumqttd sees the socket
+    /// close without DISCONNECT and publishes their wills. Call it after the authenticator
+    /// stopped accepting these logins and [`forget_logins`](Self::forget_logins), so the
+    /// clients' reconnects are refused.
+    pub fn disconnect_users(&self, usernames: &[String]) -> usize {
+        self.guard.sessions.disconnect_users(usernames)
     }
 }
 
@@ -259,6 +269,7 @@ pub async fn start_with(
         prefix: config.topic_prefix.clone(),
         max_payload: config.max_payload_bytes,
         publish_rate: config.publish_rate,
+        sessions: Arc::default(),
     });
     let connections = TaskTracker::new();
     let local_addr = plain.as_ref().map(|(_, addr)| *addr);

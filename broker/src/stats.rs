@@ -51,6 +51,9 @@ pub struct GuardStats {
     pub disconnected_subscribe_denied: u64,
     /// Clients cut off for publishing over their rate (`OverRate::Disconnect` only).
     pub disconnected_rate: u64,
+    /// Clients cut off because the application withdrew their login
+    /// ([`BrokerHandle::disconnect_users`](crate::BrokerHandle::disconnect_users)).
+    pub disconnected_revoked: u64,
     /// Publishes held back until the client's rate allowed them (`OverRate::Throttle`).
     pub publishes_throttled: u64,
     /// Calls to the authenticator.
@@ -77,13 +80,15 @@ impl GuardStats {
             + self.tls_handshake_timeouts
     }
 
-    /// Every relayed connection the guard cut off for breaking a rule.
+    /// Every relayed connection the guard cut off: for breaking a rule, or because its
+    /// login was withdrawn.
     pub fn disconnected_total(&self) -> u64 {
         self.disconnected_too_large
             + self.disconnected_malformed
             + self.disconnected_publish_denied
             + self.disconnected_subscribe_denied
             + self.disconnected_rate
+            + self.disconnected_revoked
     }
 }
 
@@ -155,15 +160,18 @@ pub enum DisconnectReason {
     SubscribeDenied,
     /// Over the publish rate, with `OverRate::Disconnect`.
     RateExceeded,
+    /// The application withdrew the login (credentials revoked or rotated).
+    Revoked,
 }
 
 impl DisconnectReason {
-    const ALL: [DisconnectReason; 5] = [
+    const ALL: [DisconnectReason; 6] = [
         DisconnectReason::TooLarge,
         DisconnectReason::Malformed,
         DisconnectReason::PublishDenied,
         DisconnectReason::SubscribeDenied,
         DisconnectReason::RateExceeded,
+        DisconnectReason::Revoked,
     ];
 
     /// Short name used as the `reason` field of log events.
@@ -174,6 +182,7 @@ impl DisconnectReason {
             DisconnectReason::PublishDenied => "publish_denied",
             DisconnectReason::SubscribeDenied => "subscribe_denied",
             DisconnectReason::RateExceeded => "rate_exceeded",
+            DisconnectReason::Revoked => "revoked",
         }
     }
 }
@@ -243,6 +252,7 @@ impl Counters {
             disconnected_publish_denied: disconnected(DisconnectReason::PublishDenied),
             disconnected_subscribe_denied: disconnected(DisconnectReason::SubscribeDenied),
             disconnected_rate: disconnected(DisconnectReason::RateExceeded),
+            disconnected_revoked: disconnected(DisconnectReason::Revoked),
             publishes_throttled: get(&self.throttled),
             auth_checks: get(&self.auth_checks),
             auth_cache_hits: get(&self.auth_cache_hits),

@@ -329,6 +329,28 @@ impl Snapshot {
         self.nodes.contains_key(&(site.to_owned(), node.to_owned()))
     }
 
+    /// The MQTT user names whose logins `newer` no longer accepts with the same password:
+    /// nodes revoked or rotated, MQTT users removed or given a new password. Their open
+    /// connections must be cut off.
+    pub fn withdrawn_logins(&self, newer: &Snapshot) -> Vec<String> {
+        let nodes = self
+            .nodes
+            .iter()
+            .filter(|(id, old)| {
+                newer
+                    .nodes
+                    .get(*id)
+                    .is_none_or(|new| new.password_hash != old.password_hash)
+            })
+            .map(|((site, node), _)| format!("{NODE_USER_PREFIX}{site}.{node}"));
+        let users = self
+            .users
+            .iter()
+            .filter(|(name, hash)| newer.users.get(*name) != Some(*hash))
+            .map(|(name, _)| name.clone());
+        nodes.chain(users).collect()
+    }
+
     /// The nodes that have credentials (valid ids only).
     pub fn node_ids(&self) -> Vec<(SiteId, NodeId)> {
         self.nodes
@@ -452,8 +474,8 @@ impl Authenticator for HubAuthenticator {
 }
 
 /// Reloads the registry whenever `credentials_version` changes (a CLI command in another
-/// process), and makes the broker forget cached logins so a revocation bites at the next
-/// login.
+/// process), makes the broker forget cached logins so a revocation bites at the next
+/// login, and closes the open connections of revoked or rotated logins.
 pub async fn refresh(
     registry: Arc<Registry>,
     db: AuthDb,
@@ -485,9 +507,17 @@ pub async fn refresh(
                     mqtt_users = snapshot.users.len(),
                     "credentials changed; reloaded"
                 );
+                let withdrawn = registry.current().withdrawn_logins(&snapshot);
                 registry.replace(snapshot);
                 if let Some(broker) = &broker {
                     broker.forget_logins();
+                    if !withdrawn.is_empty() {
+                        let cut = broker.disconnect_users(&withdrawn);
+                        tracing::info!(
+                            logins = ?withdrawn, connections = cut,
+                            "credentials revoked or replaced; their connections are closed"
+                        );
+                    }
                 }
             }
             Ok(Ok(None)) => {}
@@ -599,6 +629,37 @@ mod tests {
             check_signature(&r, false, "a", "n1", topic, &moved),
             Err(Refusal::BadSignature)
         );
+    }
+
+    #[test]
+    fn revoked_rotated_and_removed_logins_are_withdrawn() {
+        let entry = |hash: &str| NodeEntry {
+            password_hash: hash.into(),
+            key: None,
+        };
+        let mut old = Snapshot::default();
+        for (node, hash) in [("kept", "h1"), ("rotated", "h2"), ("revoked", "h3")] {
+            old.nodes.insert(("club".into(), node.into()), entry(hash));
+        }
+        old.users.insert("ha".into(), "u1".into());
+        old.users.insert("node-red".into(), "u2".into());
+        old.users.insert("grafana".into(), "u3".into());
+        let mut new = Snapshot::default();
+        new.nodes
+            .insert(("club".into(), "kept".into()), entry("h1"));
+        new.nodes
+            .insert(("club".into(), "rotated".into()), entry("h2b"));
+        new.nodes
+            .insert(("club".into(), "added".into()), entry("h4"));
+        new.users.insert("ha".into(), "u1".into());
+        new.users.insert("node-red".into(), "u2b".into());
+        let mut withdrawn = old.withdrawn_logins(&new);
+        withdrawn.sort();
+        assert_eq!(
+            withdrawn,
+            ["grafana", "node-red", "sw.club.revoked", "sw.club.rotated"]
+        );
+        assert!(new.withdrawn_logins(&new).is_empty());
     }
 
     #[test]

@@ -27,6 +27,8 @@ fn credentials_and_signatures_on_the_embedded_broker() {
     let a = node_add(data, "club-a", "pi", &hub.broker_url());
     let gw = node_add(data, "club-a", "gw", &hub.broker_url());
     node_add(data, "club-b", "pi", &hub.broker_url());
+    // An integration's account (Home Assistant), to watch the bus with further down.
+    mqtt_user_add(data, "ha", "ha-password-1");
 
     // Secrets are shown once; `node add` again is refused, `node list` shows no secret.
     let again = hub_cli(data, &["node", "add", "club-a", "pi"]);
@@ -117,16 +119,54 @@ fn credentials_and_signatures_on_the_embedded_broker() {
     );
     assert!(hub.node("club-b", "pi").is_none());
 
-    // Revoking A: its running agent's messages are dropped within the 2 s refresh, and
-    // its password no longer logs in.
+    // Revoking A: within the 2 s refresh its running agent is disconnected (its will says
+    // `offline` to whoever reads the bus), its reconnects are refused, so nothing more of
+    // it reaches an integration such as Home Assistant, and the hub stores nothing more.
+    let bus = watch_bus(
+        hub.mqtt_port,
+        ("ha", "ha-password-1"),
+        "sitewatch/v1/club-a/pi/#",
+    );
+    wait_for(
+        "club-a/pi metrics on the bus",
+        Duration::from_secs(10),
+        || {
+            bus.recv_timeout(Duration::from_secs(1))
+                .ok()
+                .filter(|line| line.starts_with("sitewatch/v1/club-a/pi/metrics "))
+        },
+    );
     let out = hub_cli(data, &["node", "revoke", "club-a", "pi"]);
     assert!(out.status.success(), "{out:?}");
-    wait_counter(&hub, "messages_unknown_node", 0);
+    wait_for(
+        "club-a/pi's will on the bus",
+        Duration::from_secs(10),
+        || {
+            bus.recv_timeout(Duration::from_secs(1))
+                .ok()
+                .filter(|line| line == "sitewatch/v1/club-a/pi/status offline")
+        },
+    );
     let before = stored(data, "club-a", "pi");
-    std::thread::sleep(Duration::from_secs(3));
+    // The hub's own topics for the node (`alerts`, `ack`) may still change: it is offline.
+    let from_agent = |line: &String| {
+        ["metrics ", "heartbeat ", "info ", "scan ", "status online"]
+            .iter()
+            .any(|t| line.starts_with(&format!("sitewatch/v1/club-a/pi/{t}")))
+    };
+    let after_will: Vec<String> =
+        std::iter::from_fn(|| bus.recv_timeout(Duration::from_secs(4)).ok())
+            .take(50)
+            .filter(from_agent)
+            .collect();
     assert!(
-        stored(data, "club-a", "pi") <= before + 1,
-        "at most one batch in flight"
+        after_will.is_empty(),
+        "a revoked node must not reach the bus again: {after_will:?}"
+    );
+    assert_eq!(
+        stored(data, "club-a", "pi"),
+        before,
+        "nothing stored after the cut"
     );
     let refused = publish(
         hub.mqtt_port,
@@ -309,3 +349,44 @@ fn the_tls_listener_serves_agents_and_reloads_its_certificate_on_sighup() {
 }
 
 use pki::Pki;
+
+/// Lines `TOPIC PAYLOAD` of everything `mosquitto_sub` (logged in as `login`) receives on
+/// `filter`, retained messages first; the subscriber ends with the test process.
+fn watch_bus(port: u16, login: (&str, &str), filter: &str) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let sub = require_program("mosquitto_sub", "mosquitto-clients");
+    let mut child = Command::new(sub)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-v",
+            "-t",
+            filter,
+        ])
+        .args([
+            "-u",
+            login.0,
+            "-P",
+            login.1,
+            "-i",
+            &format!("{}-watch", login.0),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run mosquitto_sub");
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    });
+    rx
+}

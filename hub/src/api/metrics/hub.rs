@@ -228,11 +228,13 @@ fn render_broker(out: &mut Families, accepting: bool, g: &GuardStats) {
         ("publish_denied", g.disconnected_publish_denied),
         ("subscribe_denied", g.disconnected_subscribe_denied),
         ("rate", g.disconnected_rate),
+        ("revoked", g.disconnected_revoked),
     ] {
         out.sample(
             "sitewatch_broker_clients_disconnected_total",
             Kind::Counter,
-            "Connected clients the guard cut off for breaking a rule, by reason.",
+            "Connected clients the guard cut off, by reason: a broken rule, or credentials \
+             revoked or rotated while connected.",
             &[("reason", reason)],
             n as f64,
         );
