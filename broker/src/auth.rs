@@ -19,7 +19,9 @@ use tracing::error;
 
 use crate::connect::ConnectReturnCode;
 use crate::login_cache::{KeyParts, LoginCache};
-use crate::policy::{NodeBinding, NodePolicy, unbound_may_use_client_id};
+use crate::policy::{
+    NodeBinding, NodePolicy, ReaderPolicy, TopicPolicy, unbound_may_use_client_id,
+};
 use crate::stats::{Counters, RejectReason};
 
 /// Decides who may connect. Implemented by the application (the hub checks its node
@@ -80,7 +82,9 @@ pub enum Access {
     /// (if any) must be its node's `status`, it may publish only its node's agent topics and
     /// subscribe only to its node's `ack` and `alerts` (see `policy.rs`); rate-limited.
     Node(NodeBinding),
-    /// Any topic, rate-limited: dashboards, Node-RED, Home Assistant, scripts.
+    /// An integration's account (Home Assistant, Node-RED, scripts), rate-limited: reads any
+    /// topic; when clients authenticate, publishes anywhere but under the topic prefix
+    /// (`policy::ReaderPolicy`). Without an authenticator every client is one, unconfined.
     Client,
     /// A client without user name, when `BrokerConfig::allow_anonymous` lets everyone in or
     /// `BrokerConfig::anonymous_loopback` lets the broker's own machine in (demos, local
@@ -301,7 +305,7 @@ pub(crate) fn check_session(
     client_id: &str,
     will_topic: Option<&str>,
     rules: &SessionRules<'_>,
-) -> Result<Option<NodePolicy>, Refusal> {
+) -> Result<Option<TopicPolicy>, Refusal> {
     let Access::Node(binding) = access else {
         if rules.authenticates && *access != Access::Local && !unbound_may_use_client_id(client_id)
         {
@@ -319,7 +323,19 @@ pub(crate) fn check_session(
                 "client id {client_id:?} is reserved for the application's own client"
             )));
         }
-        return Ok(None);
+        if !(rules.authenticates && *access == Access::Client) {
+            return Ok(None);
+        }
+        let reader = ReaderPolicy::new(rules.prefix);
+        if let Some(topic) = will_topic
+            && !reader.allows_publish(topic)
+        {
+            return Err(Refusal::not_authorized(format!(
+                "last will on {topic:?}: MQTT user accounts may not publish under {:?}",
+                reader.prefix()
+            )));
+        }
+        return Ok(Some(TopicPolicy::Reader(reader)));
     };
     let policy = NodePolicy::new(rules.prefix, binding);
     if !policy.allows_client_id(client_id) {
@@ -336,7 +352,7 @@ pub(crate) fn check_session(
             policy.status_topic()
         )));
     }
-    Ok(Some(policy))
+    Ok(Some(TopicPolicy::Node(policy)))
 }
 
 #[cfg(test)]

@@ -262,11 +262,36 @@ fn agent_and_application_ids_are_reserved_only_when_clients_authenticate() {
     for access in [Access::Client, Access::Trusted] {
         assert!(check_session(&access, "sw.club.pi", None, &strict).is_err());
         assert_eq!(check_session(&access, "sw.club.pi", None, &open), Ok(None));
-        assert_eq!(
-            check_session(&access, "node-red", Some("any/where"), &strict),
-            Ok(None)
-        );
     }
+    assert_eq!(
+        check_session(&Access::Trusted, "node-red", Some("any/where"), &strict),
+        Ok(None)
+    );
+    // An integration's account when clients authenticate: a reader, whose will must be
+    // outside the namespace too.
+    let reader = Some(TopicPolicy::Reader(ReaderPolicy::new(&prefix)));
+    assert_eq!(
+        check_session(&Access::Client, "node-red", Some("any/where"), &strict),
+        Ok(reader.clone())
+    );
+    let refusal = check_session(
+        &Access::Client,
+        "node-red",
+        Some("sitewatch/v1/club/pi/status"),
+        &strict,
+    )
+    .unwrap_err();
+    assert_eq!(refusal.code, ConnectReturnCode::NotAuthorized);
+    assert!(
+        refusal.detail.contains("may not publish under"),
+        "{}",
+        refusal.detail
+    );
+    assert_eq!(
+        check_session(&Access::Client, "node-red", Some("sitewatch/v1/x"), &open),
+        Ok(None),
+        "without an authenticator everyone is unconfined"
+    );
     assert!(check_session(&Access::Client, "sw-hub.1", None, &strict).is_err());
     assert_eq!(
         check_session(&Access::Client, "sw-hub.1", None, &open),

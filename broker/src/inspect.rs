@@ -10,13 +10,14 @@
 //! Rules, in order, for each packet: well-formed framing and a remaining length within
 //! `max_payload_bytes` (rumqttd's own limit, so rumqttd never has to refuse); no second
 //! CONNECT; a PUBLISH topic that is UTF-8 without wildcards; for a client bound to a node,
-//! PUBLISH and SUBSCRIBE only on its own topics ([`NodePolicy`]); then the publish rate.
+//! PUBLISH and SUBSCRIBE only on its own topics; for an integration's account, no PUBLISH
+//! under the topic prefix ([`TopicPolicy`]); then the publish rate.
 
 use std::time::{Duration, Instant};
 
 use crate::config::{OverRate, PublishRate};
 use crate::packet::{CONNECT, PacketError, Peeked, peek};
-use crate::policy::NodePolicy;
+use crate::policy::TopicPolicy;
 use crate::rate::TokenBucket;
 use crate::stats::DisconnectReason;
 
@@ -106,17 +107,17 @@ enum State {
 #[derive(Debug, Clone)]
 pub struct Inspector {
     max_remaining: usize,
-    policy: Option<NodePolicy>,
+    policy: Option<TopicPolicy>,
     rate: Option<(TokenBucket, OverRate)>,
     state: State,
 }
 
 impl Inspector {
-    /// Checks for a client: `max_remaining` is `max_payload_bytes`, `policy` its node's rules
-    /// if it is bound to one, `rate` its publish rate limit if it has one.
+    /// Checks for a client: `max_remaining` is `max_payload_bytes`, `policy` its topic rules
+    /// if it has any, `rate` its publish rate limit if it has one.
     pub fn new(
         max_remaining: usize,
-        policy: Option<NodePolicy>,
+        policy: Option<TopicPolicy>,
         rate: Option<PublishRate>,
         now: Instant,
     ) -> Self {
@@ -148,7 +149,13 @@ impl Inspector {
     }
 
     fn head(&mut self, buf: &[u8], now: Instant) -> Step {
-        let peeked = match peek(buf, self.max_remaining, self.policy.is_some()) {
+        let peeked = match peek(
+            buf,
+            self.max_remaining,
+            self.policy
+                .as_ref()
+                .is_some_and(TopicPolicy::checks_subscribe),
+        ) {
             Ok(Some(peeked)) => peeked,
             Ok(None) => return Step::NeedMore,
             Err(err) => return Step::Stop(Violation::Packet(err)),

@@ -10,7 +10,7 @@ use rumqttc::QoS;
 use sitewatch_proto::{NodeId, Prefix, SiteId};
 
 use super::*;
-use crate::policy::NodeBinding;
+use crate::policy::{NodeBinding, NodePolicy};
 
 const MAX: usize = 64 * 1024;
 
@@ -79,7 +79,12 @@ fn an_agent_session_passes_untouched() {
     input.extend(ping());
     input.extend(subscribe("sitewatch/v1/club/pi/alerts"));
     for chunk in [1, 7, 1000, usize::MAX] {
-        let mut inspector = Inspector::new(MAX, Some(p.clone()), None, Instant::now());
+        let mut inspector = Inspector::new(
+            MAX,
+            Some(TopicPolicy::Node(p.clone())),
+            None,
+            Instant::now(),
+        );
         assert_eq!(
             drive(&mut inspector, &input, chunk, Instant::now()),
             (input.clone(), None)
@@ -108,7 +113,12 @@ fn a_bound_client_is_stopped_before_a_foreign_topic() {
         let mut input = good.clone();
         input.extend(&bad);
         input.extend(&good);
-        let mut inspector = Inspector::new(MAX, Some(node_policy()), None, Instant::now());
+        let mut inspector = Inspector::new(
+            MAX,
+            Some(TopicPolicy::Node(node_policy())),
+            None,
+            Instant::now(),
+        );
         let (out, end) = drive(&mut inspector, &input, 3, Instant::now());
         assert_eq!(out, good, "only the packet before the bad one is forwarded");
         assert_eq!(end, Some(Step::Stop(violation)));
@@ -214,7 +224,7 @@ proptest! {
         chunk in 1usize..300,
         bound in any::<bool>(),
     ) {
-        let policy = bound.then(node_policy);
+        let policy = bound.then(|| TopicPolicy::Node(node_policy()));
         let mut inspector = Inspector::new(1000, policy, None, Instant::now());
         let (out, _) = drive(&mut inspector, &input, chunk, Instant::now());
         prop_assert!(input.starts_with(&out));
@@ -230,7 +240,7 @@ proptest! {
         let mut input: Vec<u8> = own.iter().flat_map(|k| publish(&format!("sitewatch/v1/club/pi/{k}"), 50)).collect();
         let allowed = input.len();
         input.extend(publish(&foreign, 50));
-        let mut inspector = Inspector::new(MAX, Some(node_policy()), None, Instant::now());
+        let mut inspector = Inspector::new(MAX, Some(TopicPolicy::Node(node_policy())), None, Instant::now());
         let (out, end) = drive(&mut inspector, &input, chunk, Instant::now());
         prop_assert_eq!(out.len(), allowed);
         prop_assert_eq!(end, Some(Step::Stop(Violation::PublishDenied(foreign))));

@@ -1,4 +1,5 @@
-//! What a client bound to one node may do: the topic rules the guard enforces for agents.
+//! What a client may do with topics: the rules the guard enforces for agents (bound to one
+//! node) and for integrations' accounts (read everything, never write in the namespace).
 //!
 //! rumqttd has no ACLs, so the guard applies these itself, at CONNECT (client id and last
 //! will) and on every PUBLISH and SUBSCRIBE it relays. Pure: built from the topic prefix and
@@ -108,6 +109,67 @@ impl NodePolicy {
     }
 }
 
+/// An integration's account ([`Access::Client`](crate::Access::Client) when clients
+/// authenticate: Home Assistant, Node-RED, scripts): it reads any topic, and publishes
+/// anywhere but under the topic prefix, where the agents' and the hub's topics live, so a
+/// leaked integration password cannot fake a node's `status`, its alerts or its acks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderPolicy {
+    /// The prefix followed by `/`.
+    namespace: String,
+}
+
+impl ReaderPolicy {
+    /// The rules under `prefix`.
+    pub fn new(prefix: &Prefix) -> Self {
+        ReaderPolicy {
+            namespace: format!("{}/", prefix.as_str()),
+        }
+    }
+
+    /// Whether the client may publish to `topic` (or register a will on it).
+    pub fn allows_publish(&self, topic: &str) -> bool {
+        !topic.starts_with(&self.namespace) && topic != self.prefix()
+    }
+
+    /// The prefix, for error messages.
+    pub fn prefix(&self) -> &str {
+        &self.namespace[..self.namespace.len() - 1]
+    }
+}
+
+/// The topic rules of one relayed client, if it has any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicPolicy {
+    /// An agent: its node's topics only.
+    Node(NodePolicy),
+    /// An integration: reads everything, writes outside the namespace.
+    Reader(ReaderPolicy),
+}
+
+impl TopicPolicy {
+    /// Whether the client may publish to `topic`.
+    pub fn allows_publish(&self, topic: &str) -> bool {
+        match self {
+            TopicPolicy::Node(p) => p.allows_publish(topic),
+            TopicPolicy::Reader(p) => p.allows_publish(topic),
+        }
+    }
+
+    /// Whether the client may subscribe to `filter`.
+    pub fn allows_subscribe(&self, filter: &str) -> bool {
+        match self {
+            TopicPolicy::Node(p) => p.allows_subscribe(filter),
+            TopicPolicy::Reader(_) => true,
+        }
+    }
+
+    /// Whether SUBSCRIBE packets need to be looked into at all.
+    pub fn checks_subscribe(&self) -> bool {
+        matches!(self, TopicPolicy::Node(_))
+    }
+}
+
 /// Whether a client that is *not* bound to a node may use `client_id` when an authenticator
 /// is configured: agent ids (`sw.…`) are reserved for the agents bound to them.
 pub fn unbound_may_use_client_id(client_id: &str) -> bool {
@@ -182,6 +244,37 @@ mod tests {
         assert!(p.allows_publish("acme/t/s/n/metrics"));
         assert!(!p.allows_publish("sitewatch/v1/s/n/metrics"));
         assert_eq!(p.status_topic(), "acme/t/s/n/status");
+    }
+
+    #[test]
+    fn an_integration_reads_everything_and_writes_outside_the_namespace() {
+        let p = TopicPolicy::Reader(ReaderPolicy::new(&Prefix::default()));
+        for topic in [
+            "sitewatch/v1/club-a/pi-1/status",
+            "sitewatch/v1/club-a/pi-1/metrics",
+            "sitewatch/v1/club-a/pi-1/alerts",
+            "sitewatch/v1/club-a/status",
+            "sitewatch/v1/_hub/status",
+            "sitewatch/v1",
+        ] {
+            assert!(!p.allows_publish(topic), "{topic}");
+        }
+        for topic in [
+            "homeassistant/status",
+            "homeassistant/sensor/x/config",
+            "sitewatch/v2/x",
+            "sitewatch/v10/x",
+            "node-red/out",
+        ] {
+            assert!(p.allows_publish(topic), "{topic}");
+        }
+        for filter in ["#", "sitewatch/v1/#", "sitewatch/v1/+/+/metrics"] {
+            assert!(p.allows_subscribe(filter), "{filter}");
+        }
+        assert!(!p.checks_subscribe());
+        let custom = ReaderPolicy::new(&Prefix::new("acme/t").unwrap());
+        assert!(!custom.allows_publish("acme/t/s/n/status"));
+        assert!(custom.allows_publish("sitewatch/v1/s/n/status"));
     }
 
     #[test]

@@ -117,7 +117,9 @@ async fn an_agent_is_cut_off_outside_its_topics_and_others_keep_working() {
         }
     };
     assert_eq!(&beat.payload[..], b"{\"seq\":7}");
-    dash.publish("sitewatch/v1/club-a/pi-1/ack", "{\"seq\":7}", true)
+    // The application (trusted) acks; an integration's account like `dash` could not.
+    let mut app = Client::connect_with(login_options(addr, "app-1", "hub", "hub")).await;
+    app.publish("sitewatch/v1/club-a/pi-1/ack", "{\"seq\":7}", true)
         .await;
     assert_eq!(
         agent.next_publish().await.topic,
@@ -133,25 +135,57 @@ async fn an_agent_is_cut_off_outside_its_topics_and_others_keep_working() {
         stats.disconnected_subscribe_denied,
         2 * filters.len() as u64
     );
-    assert_eq!(stats.active, 2);
+    assert_eq!(stats.active, 3);
     dash.kill().await;
     agent.kill().await;
+    app.kill().await;
     broker.stop().await;
 }
 
 #[tokio::test]
-async fn unbound_clients_may_use_any_topic() {
+async fn integrations_read_everything_and_write_only_outside_the_namespace() {
     let users = TestUsers::new(Duration::ZERO);
     let broker = TestBroker::start_with(BrokerConfig::default(), users.options()).await;
     let addr = broker.addr();
     let mut dash = Client::connect_with(login_options(addr, "dash-1", "dash", "dash")).await;
     dash.subscribe("#").await;
-    dash.publish_qos0("sitewatch/v1/club-b/pi-2/ack", "{}")
-        .await;
+    dash.publish_qos0("homeassistant/status", "online").await;
     dash.publish_qos0("anything/else", "{}").await;
     let seen = dash.publishes_within(Duration::from_millis(500)).await;
-    assert_eq!(seen.len(), 2);
-    assert_eq!(broker.broker.stats().disconnected_total(), 0);
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    // The agent's status, the hub's ack, a site's status: each cuts the session off
+    // (twice over, then a good client still connects), and nothing is routed.
+    let mut watcher = Client::connect_with(login_options(addr, "app-1", "hub", "hub")).await;
+    watcher.subscribe("sitewatch/#").await;
+    let forged = [
+        "sitewatch/v1/club-a/pi-1/status",
+        "sitewatch/v1/club-b/pi-2/ack",
+        "sitewatch/v1/club-a/status",
+    ];
+    for topic in forged {
+        for attempt in 1..=2 {
+            let mut session =
+                raw_session(addr, &login_packet("dash-2", Some(("dash", "dash")), None)).await;
+            session
+                .write_all(&publish_packet(topic, b"forged", 1))
+                .await
+                .expect("write");
+            assert!(
+                closed_without_answer(&mut session).await,
+                "publish to {topic}, attempt {attempt}"
+            );
+        }
+    }
+    let seen = watcher.publishes_within(Duration::from_millis(500)).await;
+    assert!(seen.is_empty(), "forged messages were routed: {seen:?}");
+    assert_eq!(
+        broker.broker.stats().disconnected_publish_denied,
+        2 * forged.len() as u64
+    );
+    let mut again = Client::connect_with(login_options(addr, "dash-3", "dash", "dash")).await;
+    again.publish_qos0("anything/else", "{}").await;
     dash.kill().await;
+    watcher.kill().await;
+    again.kill().await;
     broker.stop().await;
 }

@@ -119,6 +119,24 @@ fn credentials_and_signatures_on_the_embedded_broker() {
     );
     assert!(hub.node("club-b", "pi").is_none());
 
+    // An integration's account reads the bus and may publish outside sitewatch's topics
+    // (Home Assistant's birth message), but a leaked password cannot fake a node's status:
+    // the broker cuts the connection before the message goes anywhere.
+    let ha = Some(("ha-pub", "ha", "ha-password-1"));
+    let birth = publish(hub.mqtt_port, ha, "homeassistant/status", "online");
+    assert!(birth.status.success(), "{birth:?}");
+    let fake = publish(
+        hub.mqtt_port,
+        ha,
+        "sitewatch/v1/club-a/pi/status",
+        "offline",
+    );
+    assert!(!fake.status.success(), "{fake:?}");
+    assert_eq!(
+        hub.node("club-a", "pi").map(|n| n["status"].clone()),
+        Some("online".into())
+    );
+
     // Revoking A: within the 2 s refresh its running agent is disconnected (its will says
     // `offline` to whoever reads the bus), its reconnects are refused, so nothing more of
     // it reaches an integration such as Home Assistant, and the hub stores nothing more.
