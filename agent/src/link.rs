@@ -58,8 +58,13 @@ pub enum LinkEvent {
     Lost,
     /// The broker acknowledged one QoS 1 publish.
     PubAck,
-    /// A message on a subscribed topic.
-    Message { topic: String, payload: Bytes },
+    /// A message on a subscribed topic; `retained` when the broker sent it from its store
+    /// because of a new subscription, not because somebody just published it.
+    Message {
+        topic: String,
+        payload: Bytes,
+        retained: bool,
+    },
 }
 
 /// How the event loop task ended.
@@ -103,6 +108,7 @@ pub async fn drive(
             Ok(Event::Incoming(Packet::Publish(p))) => LinkEvent::Message {
                 topic: p.topic,
                 payload: p.payload,
+                retained: p.retain,
             },
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 debug!("disconnect sent");

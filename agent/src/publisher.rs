@@ -1,12 +1,14 @@
 //! The agent's main loop: announce on every connect, heartbeats and metrics on timers,
 //! store-and-forward through the [`Outbox`], config reloads, a clean goodbye on shutdown.
 //!
-//! Order on each connection: `online`, `info` and the `ack` subscription first, then a
-//! heartbeat, then every unacknowledged data message oldest first (at most
+//! Order on each connection: `online`, `info`, the `ack` and `_hub/status` subscriptions
+//! first, then a heartbeat, then every unacknowledged data message oldest first (at most
 //! [`WINDOW`](crate::connection::WINDOW) awaiting their PUBACK), then new ones as they are
-//! built. Heartbeats are liveness, not data: they are not kept, and not sent while
-//! disconnected. Each message carries a `seq_floor` computed when it is sent, so the hub's
-//! ack watermark can pass the seqs the agent no longer holds (heartbeats, dropped messages).
+//! built. A live `online` from the hub (it reconnected, and missed what was sent while it
+//! was away) sends the unacknowledged messages again. Heartbeats are liveness, not data:
+//! they are not kept, and not sent while disconnected. Each message carries a `seq_floor`
+//! computed when it is sent, so the hub's ack watermark can pass the seqs the agent no
+//! longer holds (heartbeats, dropped messages).
 //!
 //! LAN scans run in their own task ([`ScanTask`]) and arrive here over a channel, to be
 //! numbered and kept like metrics; latency probes run next to the checks of each sample.
@@ -181,7 +183,7 @@ impl Agent {
             }
             LinkEvent::Lost => debug!(pending = self.outbox.len(), "connection lost"),
             LinkEvent::PubAck => self.pump(),
-            LinkEvent::Message { topic, payload } if topic == self.topics.ack => {
+            LinkEvent::Message { topic, payload, .. } if topic == self.topics.ack => {
                 match sitewatch_proto::payload::from_json::<Ack>(&payload) {
                     Ok(ack) => {
                         let removed: usize = ack
@@ -197,11 +199,38 @@ impl Agent {
                     Err(err) => debug!(cause = %err, "ignoring an unreadable ack"),
                 }
             }
+            LinkEvent::Message {
+                topic,
+                payload,
+                retained,
+            } if topic == self.topics.hub_status => {
+                if !retained && &payload[..] == Status::Online.as_str().as_bytes() {
+                    self.hub_back();
+                }
+            }
             LinkEvent::Message { topic, .. } => debug!(topic, "unexpected message"),
         }
     }
 
-    /// Retained `online` and `info`, and the `ack` subscription, after every CONNACK.
+    /// The hub has just (re)connected to the broker (a live `online`, not the retained
+    /// copy every subscription gets): what it missed while it was away (an external
+    /// broker keeps nothing for an absent subscriber) is sent again now rather than after
+    /// `resend-after-s`. The hub stores each message once.
+    fn hub_back(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        info!(
+            messages = self.outbox.len(),
+            "the hub is back on the broker; sending unacknowledged messages again"
+        );
+        self.ack_progress = Instant::now();
+        self.outbox.rewind();
+        self.pump();
+    }
+
+    /// Retained `online` and `info`, and the `ack` and hub status subscriptions, after
+    /// every CONNACK.
     fn announce(&mut self) {
         let info = crate::info::gather(&self.config, &self.session);
         let info = serde_json::to_vec(&info).unwrap_or_default();
@@ -213,6 +242,7 @@ impl Agent {
             }
         }
         self.conn.subscribe(&self.topics.ack);
+        self.conn.subscribe(&self.topics.hub_status);
         debug!("announced online and info");
     }
 

@@ -16,6 +16,8 @@ pub struct Topics {
     pub scan: String,
     /// Where the hub publishes (retained) what it has stored.
     pub ack: String,
+    /// The hub's `online` / `offline` (retained; `offline` is its will).
+    pub hub_status: String,
 }
 
 impl Topics {
@@ -29,6 +31,7 @@ impl Topics {
             metrics: t(NodeTopic::Metrics),
             scan: t(NodeTopic::Scan),
             ack: t(NodeTopic::Ack),
+            hub_status: Topic::HubStatus.format(&config.topic_prefix),
         }
     }
 }
@@ -49,5 +52,6 @@ mod tests {
         assert_eq!(t.metrics, "acme/v1/club-1/pi-gate/metrics");
         assert_eq!(t.scan, "acme/v1/club-1/pi-gate/scan");
         assert_eq!(t.ack, "acme/v1/club-1/pi-gate/ack");
+        assert_eq!(t.hub_status, "acme/v1/_hub/status");
     }
 }

@@ -25,7 +25,8 @@ pub const AGENT_PUBLISHES: [NodeTopic; 5] = [
 ];
 
 /// The node topics an agent may subscribe to: the hub's acknowledgements and alert list for
-/// that node, each as an exact topic (no wildcards).
+/// that node, each as an exact topic (no wildcards). It may also subscribe to the hub's
+/// `_hub/status`, which is the same for every node.
 pub const AGENT_SUBSCRIBES: [NodeTopic; 2] = [NodeTopic::Ack, NodeTopic::Alerts];
 
 /// The node an authenticated client speaks for.
@@ -72,7 +73,11 @@ impl NodePolicy {
             client_id: binding.client_id(),
             status: topic(NodeTopic::Status),
             publish: AGENT_PUBLISHES.into_iter().map(topic).collect(),
-            subscribe: AGENT_SUBSCRIBES.into_iter().map(topic).collect(),
+            subscribe: AGENT_SUBSCRIBES
+                .into_iter()
+                .map(topic)
+                .chain([Topic::HubStatus.format(prefix)])
+                .collect(),
         }
     }
 
@@ -103,7 +108,7 @@ impl NodePolicy {
     }
 
     /// Whether the client may subscribe to `filter` (one of [`AGENT_SUBSCRIBES`] of its
-    /// node, exactly).
+    /// node, or the hub's status, exactly).
     pub fn allows_subscribe(&self, filter: &str) -> bool {
         self.subscribe.iter().any(|t| t == filter)
     }
@@ -223,7 +228,10 @@ mod tests {
         }
         assert!(p.allows_subscribe("sitewatch/v1/club-a/pi-1/ack"));
         assert!(p.allows_subscribe("sitewatch/v1/club-a/pi-1/alerts"));
+        assert!(p.allows_subscribe("sitewatch/v1/_hub/status"));
         for filter in [
+            "sitewatch/v1/_hub/#",
+            "sitewatch/v1/_hub/storage",
             "sitewatch/v1/#",
             "sitewatch/v1/club-a/pi-1/#",
             "sitewatch/v1/club-a/+/ack",
@@ -285,8 +293,9 @@ mod tests {
     }
 
     proptest! {
-        /// Two different nodes never share a topic they may publish or subscribe to, nor a
-        /// client id: one node cannot speak for another.
+        /// Two different nodes never share a topic they may publish or subscribe to (but the
+        /// hub's status, which they all read), nor a client id: one node cannot speak for
+        /// another.
         #[test]
         fn nodes_never_share_a_topic(
             a in ("[a-z0-9][a-z0-9_-]{0,8}", "[a-z0-9][a-z0-9_-]{0,8}"),
@@ -294,7 +303,8 @@ mod tests {
         ) {
             prop_assume!(a != b);
             let (pa, pb) = (policy(&a.0, &a.1), policy(&b.0, &b.1));
-            for topic in pa.publish.iter().chain(&pa.subscribe) {
+            let hub_status = Topic::HubStatus.format(&Prefix::default());
+            for topic in pa.publish.iter().chain(&pa.subscribe).filter(|t| **t != hub_status) {
                 prop_assert!(!pb.allows_publish(topic) && !pb.allows_subscribe(topic), "{}", topic);
                 prop_assert!(!pb.allows_will(topic));
             }

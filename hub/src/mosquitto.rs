@@ -12,7 +12,8 @@ use std::num::NonZeroU32;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sitewatch_proto::{NodeTopic, Prefix};
+use sitewatch_broker::policy::{AGENT_PUBLISHES, AGENT_SUBSCRIBES};
+use sitewatch_proto::{Prefix, Topic};
 
 use crate::auth::{AuthError, secret};
 use crate::store::nodes::{MqttUserRow, NodeCredentialRow};
@@ -67,7 +68,8 @@ pub struct Paths<'a> {
 ///
 /// - the hub's account reads and writes everything under the prefix and `homeassistant/`;
 /// - a node's account (`sw.SITE.NODE`) may publish only its own `status` (also its will),
-///   `info`, `heartbeat`, `metrics` and `scan`, and read only its own `ack` and `alerts`;
+///   `info`, `heartbeat`, `metrics` and `scan`, and read only its own `ack` and `alerts`
+///   and the hub's `_hub/status`;
 /// - an MQTT user (integrations) reads everything under the prefix and reads and writes
 ///   `homeassistant/` (Home Assistant publishes its `homeassistant/status`).
 pub fn render(
@@ -100,18 +102,14 @@ pub fn render(
         passwd.push_str(&format!("{user}:{hash}\n"));
         acl.push_str(&format!("\n# Node {}/{}.\nuser {user}\n", n.site, n.node));
         let base = format!("{p}/{}/{}", n.site, n.node);
-        for kind in [
-            NodeTopic::Status,
-            NodeTopic::Info,
-            NodeTopic::Heartbeat,
-            NodeTopic::Metrics,
-            NodeTopic::Scan,
-        ] {
+        // The same rules as the embedded broker's guard (`sitewatch_broker::policy`).
+        for kind in AGENT_PUBLISHES {
             acl.push_str(&format!("topic write {base}/{}\n", kind.as_str()));
         }
-        for kind in [NodeTopic::Ack, NodeTopic::Alerts] {
+        for kind in AGENT_SUBSCRIBES {
             acl.push_str(&format!("topic read {base}/{}\n", kind.as_str()));
         }
+        acl.push_str(&format!("topic read {}\n", Topic::HubStatus.format(prefix)));
     }
     for u in users {
         let Some(hash) = &u.mosquitto_hash else {
@@ -193,7 +191,8 @@ mod tests {
              topic write sitewatch/v1/club-1/pi/metrics\n\
              topic write sitewatch/v1/club-1/pi/scan\n\
              topic read sitewatch/v1/club-1/pi/ack\n\
-             topic read sitewatch/v1/club-1/pi/alerts\n"
+             topic read sitewatch/v1/club-1/pi/alerts\n\
+             topic read sitewatch/v1/_hub/status\n"
         ));
         assert!(!r.acl.contains("sw.hub.vm"));
         assert_eq!(r.skipped.len(), 1);

@@ -10,6 +10,8 @@
 //! 2. `hub_killed_while_real_agents_publish`: SIGKILL of the hub (embedded broker) while two
 //!    real agents publish; restarted on the same ports and data. (The same under load, three
 //!    kills and 50 simulated agents, is `bench/loadgen/tests/durability.rs`.)
+//!    `hub_on_an_external_broker_restarted_gets_what_it_missed_at_once`: the same on a
+//!    Mosquitto, which keeps nothing for the absent hub; the agent resends on its return.
 //! 3. `agent_link_cut_in_a_namespace_then_restored`: the agent in its own network namespace,
 //!    behind a veth to the hub; the link goes down until the hub says offline, then up.
 //! 4. `garbage_on_the_mqtt_port_is_survived`: random bytes, truncated CONNECT, oversized
@@ -528,6 +530,68 @@ fn hub_killed_while_real_agents_publish() {
         )),
         "{errors:?}"
     );
+    drop(data);
+}
+
+/// The hub on an external broker, killed while a real agent publishes: Mosquitto accepts
+/// (and acknowledges) the agent's messages with no subscriber and keeps nothing. When the
+/// hub is back, its live `_hub/status` `online` makes the agent send what it missed at
+/// once, not after `resend-after-s` (60 s here, the default).
+#[test]
+fn hub_on_an_external_broker_restarted_gets_what_it_missed_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Mosquitto::start(dir.path());
+    let url = broker.url();
+    let config = write_hub_config(
+        dir.path(),
+        &format!("broker = {url:?}\n[local-agent]\nenabled = false\n"),
+    );
+    let config = config.to_str().expect("utf-8 path");
+    let hub = start_hub(&["--config", config]);
+    let conf = write_agent_config(dir.path(), "ext", "pi-1", &url, "");
+    let toml = std::fs::read_to_string(&conf).expect("agent config");
+    std::fs::write(
+        &conf,
+        toml.replace("resend-after-s = 3", "resend-after-s = 60"),
+    )
+    .expect("agent config");
+    let (mut agent, mut samples) = logged(start_logged_agent(&conf));
+    let db = hub.data.path().join("sitewatch.db");
+    let taken = samples.wait_more(3, "three samples");
+    wait_stored(&db, "ext", "pi-1", &taken, Duration::from_secs(20));
+
+    let Hub {
+        mut proc,
+        data,
+        mqtt_port,
+        http_port,
+    } = hub;
+    proc.kill9();
+    let while_down = samples.wait_more(3, "samples while the hub is down");
+    let restarted = Instant::now();
+    let hub = restart_hub_at(data.path(), mqtt_port, http_port, config);
+    wait_stored(&db, "ext", "pi-1", &while_down, Duration::from_secs(15));
+    let caught_up = restarted.elapsed();
+    eprintln!(
+        "every sample taken while the hub was down stored {:.1} s after its restart \
+         (resend-after-s = 60)",
+        caught_up.as_secs_f64()
+    );
+    let taken = samples.wait_more(2, "samples after the restart");
+    stop_and_check(
+        &mut agent,
+        samples,
+        Dest {
+            db: &db,
+            broker: ("127.0.0.1", broker.port),
+            site: "ext",
+            node: "pi-1",
+        },
+        taken,
+        "a SIGKILL of the hub on an external broker",
+    );
+    healthy(&hub);
+    drop(hub);
     drop(data);
 }
 
