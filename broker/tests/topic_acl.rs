@@ -24,6 +24,22 @@ fn agent_connect() -> Vec<u8> {
     )
 }
 
+/// Twice over, a new session opened with `connect` publishes "forged" on `topic`: the guard
+/// must close it without an answer.
+async fn assert_publish_cut_off(addr: std::net::SocketAddr, connect: &[u8], topic: &str) {
+    for attempt in 1..=2 {
+        let mut session = raw_session(addr, connect).await;
+        session
+            .write_all(&publish_packet(topic, b"forged", 1))
+            .await
+            .expect("write");
+        assert!(
+            closed_without_answer(&mut session).await,
+            "publish to {topic}, attempt {attempt}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_agent_is_cut_off_outside_its_topics_and_others_keep_working() {
     let users = TestUsers::new(Duration::ZERO);
@@ -40,17 +56,7 @@ async fn an_agent_is_cut_off_outside_its_topics_and_others_keep_working() {
         "homeassistant/sensor/x/config",
     ];
     for topic in publishes {
-        for attempt in 1..=2 {
-            let mut session = raw_session(addr, &agent_connect()).await;
-            session
-                .write_all(&publish_packet(topic, b"forged", 1))
-                .await
-                .expect("write");
-            assert!(
-                closed_without_answer(&mut session).await,
-                "publish to {topic}, attempt {attempt}"
-            );
-        }
+        assert_publish_cut_off(addr, &agent_connect(), topic).await;
     }
     let filters = [
         "#",
@@ -162,19 +168,9 @@ async fn integrations_read_everything_and_write_only_outside_the_namespace() {
         "sitewatch/v1/club-b/pi-2/ack",
         "sitewatch/v1/club-a/status",
     ];
+    let dash_connect = login_packet("dash-2", Some(("dash", "dash")), None);
     for topic in forged {
-        for attempt in 1..=2 {
-            let mut session =
-                raw_session(addr, &login_packet("dash-2", Some(("dash", "dash")), None)).await;
-            session
-                .write_all(&publish_packet(topic, b"forged", 1))
-                .await
-                .expect("write");
-            assert!(
-                closed_without_answer(&mut session).await,
-                "publish to {topic}, attempt {attempt}"
-            );
-        }
+        assert_publish_cut_off(addr, &dash_connect, topic).await;
     }
     let seen = watcher.publishes_within(Duration::from_millis(500)).await;
     assert!(seen.is_empty(), "forged messages were routed: {seen:?}");

@@ -99,6 +99,18 @@ fn logged(
     (proc, Samples { rx, lines, taken })
 }
 
+/// SIGKILLs the hub; its data directory and ports, to restart it with `restart_hub_at`.
+fn kill9(hub: Hub) -> (tempfile::TempDir, u16, u16) {
+    let Hub {
+        mut proc,
+        data,
+        mqtt_port,
+        http_port,
+    } = hub;
+    proc.kill9();
+    (data, mqtt_port, http_port)
+}
+
 /// Waits until every seq of `taken` is stored for `site/node`.
 fn wait_stored(db: &Path, site: &str, node: &str, taken: &BTreeSet<u64>, within: Duration) {
     wait_for(
@@ -458,13 +470,7 @@ fn hub_killed_while_real_agents_publish() {
         wait_stored(&db, "crash", node, &taken, Duration::from_secs(20));
     }
 
-    let Hub {
-        mut proc,
-        data,
-        mqtt_port,
-        http_port,
-    } = hub;
-    proc.kill9();
+    let (data, mqtt_port, http_port) = kill9(hub);
     let killed_ms = now_ms();
     // The agents keep sampling into their outboxes while the hub is gone.
     for (_, samples) in &mut agents {
@@ -560,13 +566,7 @@ fn hub_on_an_external_broker_restarted_gets_what_it_missed_at_once() {
     let taken = samples.wait_more(3, "three samples");
     wait_stored(&db, "ext", "pi-1", &taken, Duration::from_secs(20));
 
-    let Hub {
-        mut proc,
-        data,
-        mqtt_port,
-        http_port,
-    } = hub;
-    proc.kill9();
+    let (data, mqtt_port, http_port) = kill9(hub);
     let while_down = samples.wait_more(3, "samples while the hub is down");
     let restarted = Instant::now();
     let hub = restart_hub_at(data.path(), mqtt_port, http_port, config);
