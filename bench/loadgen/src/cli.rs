@@ -22,6 +22,9 @@ pub enum Command {
     SqliteLimit(SqliteLimitArgs),
     /// Print one simulated metrics payload and its number of samples.
     Payload(PayloadArgs),
+    /// Measure what checking a message's signature costs the hub (bench/ingest.sh runs
+    /// unsigned).
+    SignCost(SignCostArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -109,6 +112,19 @@ pub struct SqliteLimitArgs {
     #[arg(long, default_value_t = 10.0)]
     pub seconds: f64,
     /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SignCostArgs {
+    /// As `run --extra-series`.
+    #[arg(long, default_value_t = 0)]
+    pub extra_series: usize,
+    /// How long to time each step.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Also print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
 }

@@ -19,6 +19,7 @@ pub mod report;
 pub mod rlimit;
 pub mod rng;
 pub mod run;
+pub mod sign_cost;
 pub mod sqlite_limit;
 pub mod stats;
 
@@ -27,7 +28,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Command, PayloadArgs, SqliteLimitArgs};
+use crate::cli::{Command, PayloadArgs, SignCostArgs, SqliteLimitArgs};
 
 /// Runs one command of the command line.
 pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
@@ -58,7 +59,17 @@ pub fn main(cli: cli::Cli) -> anyhow::Result<()> {
         }
         Command::SqliteLimit(args) => sqlite_limit(&args),
         Command::Payload(args) => payload(&args),
+        Command::SignCost(args) => sign_cost(&args),
     }
+}
+
+fn sign_cost(args: &SignCostArgs) -> anyhow::Result<()> {
+    let cost = sign_cost::measure(args)?;
+    print!("{}", cost.table());
+    if args.json {
+        println!("{}", serde_json::to_string(&cost)?);
+    }
+    Ok(())
 }
 
 fn sqlite_limit(args: &SqliteLimitArgs) -> anyhow::Result<()> {
