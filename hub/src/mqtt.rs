@@ -158,6 +158,11 @@ pub async fn run(
             Ok(_) => {}
             Err(err) => {
                 connected.send_replace(false);
+                if shutdown.is_cancelled() {
+                    // The embedded broker closes every connection as the hub stops.
+                    tracing::debug!(cause = %err, "MQTT connection closed while stopping");
+                    break;
+                }
                 tracing::warn!(
                     cause = %err, retry_in = ?backoff,
                     "MQTT connection to the broker failed; check that the broker is running and reachable"
