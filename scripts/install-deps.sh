@@ -144,13 +144,15 @@ if [ "$want_test" -eq 1 ]; then
         echo "install-deps: npm ci in hub/tests/browser (playwright-core)" >&2
         (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
     fi
-    # Real Node-RED for hub/tests/node_red.rs (deploy/node-red/flow.json).
+    # Real Node-RED and its Dashboard 2.0 palette for hub/tests/node_red.rs
+    # (deploy/node-red/*.json): installed again whenever the lockfile changes.
     nodered_dir="$(dirname "$0")/../hub/tests/node-red"
-    want=$(sed -n 's/.*"node-red": "\(.*\)".*/\1/p' "$nodered_dir/package.json" | head -n 1)
-    have=$(sed -n 's/^ *"version": "\(.*\)",$/\1/p' "$nodered_dir/node_modules/node-red/package.json" 2>/dev/null | head -n 1 || true)
+    want=$(sha256sum "$nodered_dir/package-lock.json" | cut -d' ' -f1)
+    have=$(cat "$nodered_dir/node_modules/.sitewatch-lock-sha256" 2>/dev/null || true)
     if [ "$want" != "$have" ]; then
-        echo "install-deps: npm ci in hub/tests/node-red (node-red)" >&2
+        echo "install-deps: npm ci in hub/tests/node-red (node-red, @flowfuse/node-red-dashboard)" >&2
         (cd "$nodered_dir" && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$want" >"$nodered_dir/node_modules/.sitewatch-lock-sha256"
     fi
 fi
 

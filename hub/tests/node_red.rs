@@ -1,15 +1,17 @@
-//! The example Node-RED flow (`deploy/node-red/flow.json`) in real Node-RED (npm package
-//! `node-red`, installed in `hub/tests/node-red` by `scripts/install-deps.sh --test`)
-//! against a real hub and agent: a metrics sample goes through the CPU change node, the
-//! node's alert list through the notification path, and after `kill -9` of the site's only
-//! agent the site-offline trigger fires. The flow's own `GET /sitewatch/latest` endpoint
-//! shows what went through. Node-RED listens on loopback only, with a temporary user
-//! directory and its editor disabled.
+//! The example Node-RED flows in real Node-RED (npm packages `node-red` and
+//! `@flowfuse/node-red-dashboard`, installed in `hub/tests/node-red` by
+//! `scripts/install-deps.sh --test`) against a real hub and agent. `flow-dashboard.json` is
+//! checked to be `flow.json` (core nodes only) plus a Dashboard 2.0 gauge, and runs: a
+//! metrics sample goes through the CPU change node to the gauge, read in headless Chromium;
+//! the node's alert list goes through the notification path; after `kill -9` of the site's
+//! only agent the site-offline trigger fires. The flow's own `GET /sitewatch/latest`
+//! endpoint shows what went through. Node-RED listens on loopback only, with a temporary
+//! user directory and its editor disabled.
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -26,35 +28,114 @@ fn node_red_js() -> PathBuf {
     js
 }
 
-/// The example flow with its broker node pointed at `port` on loopback.
+/// Node types of Node-RED's own palette: `flow.json` uses only these, so it runs in any
+/// Node-RED (any other type would leave the flows stopped, "missing types").
+const CORE: &[&str] = &[
+    "tab",
+    "mqtt-broker",
+    "mqtt in",
+    "debug",
+    "change",
+    "switch",
+    "http in",
+    "http response",
+];
+
+/// What `flow-dashboard.json` adds, from the `@flowfuse/node-red-dashboard` palette.
+const DASHBOARD: &[&str] = &["ui-base", "ui-theme", "ui-page", "ui-group", "ui-gauge"];
+
+fn read_flow(name: &str) -> Vec<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/node-red")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    match serde_json::from_str(&text) {
+        Ok(Value::Array(nodes)) => nodes,
+        other => panic!("{name} is not a list of nodes: {other:?}"),
+    }
+}
+
+/// `flow-dashboard.json` with its broker node pointed at `port` on loopback, after checking
+/// that it is `flow.json` (core nodes only) plus the gauge: the two files cannot drift
+/// apart, and running this one runs every node of the other.
 fn flow_for(port: u16) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/node-red/flow.json");
-    let text = std::fs::read_to_string(&path).expect("deploy/node-red/flow.json");
-    let mut flow: Value = serde_json::from_str(&text).expect("flow.json is JSON");
-    let nodes = flow.as_array_mut().expect("a flow is a list of nodes");
+    let core = read_flow("flow.json");
+    let mut flow = read_flow("flow-dashboard.json");
+    for n in &core {
+        let t = n["type"].as_str().unwrap_or_default();
+        assert!(
+            CORE.contains(&t),
+            "flow.json: node type {t} needs an extra palette"
+        );
+        let twin = flow
+            .iter()
+            .find(|d| d["id"] == n["id"])
+            .unwrap_or_else(|| panic!("flow-dashboard.json lacks node {}", n["id"]));
+        for (key, value) in n.as_object().expect("a node is an object") {
+            match key.as_str() {
+                // Its own description, and the CPU value also wired to the gauge.
+                "info" => {}
+                "wires" => {
+                    let wired = |v: &Value| -> Vec<String> {
+                        v.as_array()
+                            .into_iter()
+                            .flatten()
+                            .flat_map(|out| out.as_array().into_iter().flatten())
+                            .filter_map(|w| w.as_str().map(str::to_owned))
+                            .collect()
+                    };
+                    let extra = wired(&twin[key]);
+                    assert!(
+                        wired(value).iter().all(|w| extra.contains(w)),
+                        "flow-dashboard.json rewired node {}",
+                        n["id"]
+                    );
+                }
+                _ => assert_eq!(&twin[key], value, "node {} differs in {key}", n["id"]),
+            }
+        }
+    }
+    for n in &flow {
+        let t = n["type"].as_str().unwrap_or_default();
+        assert!(
+            CORE.contains(&t) || DASHBOARD.contains(&t),
+            "flow-dashboard.json: unexpected node type {t}"
+        );
+    }
     let mut brokers = 0;
-    for n in nodes.iter_mut().filter(|n| n["type"] == "mqtt-broker") {
+    for n in flow.iter_mut().filter(|n| n["type"] == "mqtt-broker") {
         n["broker"] = "127.0.0.1".into();
         n["port"] = port.to_string().into();
         brokers += 1;
     }
     assert_eq!(brokers, 1, "the example flow has one broker node");
-    // Only core nodes: Node-RED would leave any other type stopped ("missing types").
-    const CORE: &[&str] = &[
-        "tab",
-        "mqtt-broker",
-        "mqtt in",
-        "debug",
-        "change",
-        "switch",
-        "http in",
-        "http response",
-    ];
-    for n in nodes.iter() {
-        let t = n["type"].as_str().unwrap_or_default();
-        assert!(CORE.contains(&t), "node type {t} needs an extra palette");
-    }
-    flow.to_string()
+    Value::Array(flow).to_string()
+}
+
+/// What the flow's CPU gauge shows in headless Chromium (`gauge.mjs`).
+fn gauge(port: u16, node: &Path) -> Value {
+    let chromium = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        chromium.is_file(),
+        "{} is missing (Debian package chromium): run scripts/install-deps.sh --test",
+        chromium.display()
+    );
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node-red");
+    let out = Command::new(node)
+        .arg("gauge.mjs")
+        .arg(format!("http://127.0.0.1:{port}/dashboard/sitewatch"))
+        .arg(&chromium)
+        .current_dir(&dir)
+        .output()
+        .expect("run gauge.mjs");
+    assert!(
+        out.status.success(),
+        "gauge.mjs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("gauge.mjs prints JSON")
 }
 
 fn latest(port: u16) -> Option<Value> {
@@ -111,6 +192,15 @@ fn example_flow_passes_sitewatch_messages_through_real_node_red() {
         seen["site_offline"].is_null(),
         "no site is offline yet: {seen}"
     );
+    // The same CPU values on the Dashboard 2.0 gauge, as a browser shows it.
+    let shown = gauge(port, &node);
+    assert_eq!(
+        (&shown["title"], &shown["unit"]),
+        (&"CPU".into(), &"%".into()),
+        "{shown}"
+    );
+    let value = shown["value"].as_f64().unwrap_or(-1.0);
+    assert!((0.0..=100.0).contains(&value), "{shown}");
 
     // The site-offline trigger: its only node dies.
     agent.kill9();
