@@ -38,6 +38,10 @@ use crate::topics::Topics;
 /// How long shutdown (or a reconnect for a reload) may take to say goodbye.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// Shortest time between two resends because the hub came back (a live `online` on
+/// `_hub/status`).
+const HUB_BACK_MIN_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Runs the agent until `shutdown` is cancelled, then publishes `offline`, disconnects and
 /// returns `Ok`. Network errors are retried forever; only a config problem (unusable node
 /// id, TLS files) or unreadable system information ends it early with an error.
@@ -113,6 +117,8 @@ struct Agent {
     preparing: Option<Preparing>,
     /// Last time the hub's ack freed outbox messages (or the connection came up).
     ack_progress: Instant,
+    /// Last resend because the hub came back ([`HUB_BACK_MIN_INTERVAL`] apart at least).
+    hub_back: Option<Instant>,
     /// The periodic LAN scan, when `[scan]` names networks.
     scanner: Option<ScanTask>,
     /// Where the scan task sends its results (kept to start a new task on reload).
@@ -158,6 +164,7 @@ impl Agent {
             metrics,
             preparing: None,
             ack_progress: Instant::now(),
+            hub_back: None,
             scanner,
             scans_tx,
             scans,
@@ -204,7 +211,7 @@ impl Agent {
                 payload,
                 retained,
             } if topic == self.topics.hub_status => {
-                if !retained && &payload[..] == Status::Online.as_str().as_bytes() {
+                if hub_came_back(&payload, retained) {
                     self.hub_back();
                 }
             }
@@ -220,6 +227,13 @@ impl Agent {
         if self.outbox.is_empty() {
             return;
         }
+        // Anyone who may publish on the hub's status (a broker without ACLs) could otherwise
+        // make every agent replay its whole outbox at will.
+        if !hub_back_allowed(self.hub_back, Instant::now()) {
+            debug!("the hub is back again within {HUB_BACK_MIN_INTERVAL:?}: not resending again");
+            return;
+        }
+        self.hub_back = Some(Instant::now());
         info!(
             messages = self.outbox.len(),
             "the hub is back on the broker; sending unacknowledged messages again"
@@ -500,6 +514,18 @@ impl Agent {
     }
 }
 
+/// Whether a message on `_hub/status` says the hub has just (re)connected: a live `online`,
+/// not the retained copy every new subscription gets.
+fn hub_came_back(payload: &[u8], retained: bool) -> bool {
+    !retained && payload.trim_ascii() == Status::Online.as_str().as_bytes()
+}
+
+/// Whether a resend for the hub coming back may happen at `now`, the last one having been
+/// at `last` ([`HUB_BACK_MIN_INTERVAL`] apart at least).
+fn hub_back_allowed(last: Option<Instant>, now: Instant) -> bool {
+    last.is_none_or(|last| now.duration_since(last) >= HUB_BACK_MIN_INTERVAL)
+}
+
 /// Heartbeat timer (first tick at once; skipped until connected) and metrics timer (first
 /// sample after one CPU window).
 fn timers(config: &AgentConfig) -> (Interval, Interval) {
@@ -516,6 +542,21 @@ fn timers(config: &AgentConfig) -> (Interval, Interval) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_live_online_of_the_hub_means_it_came_back() {
+        assert!(hub_came_back(b"online", false));
+        assert!(
+            !hub_came_back(b"online", true),
+            "the retained copy of a subscription"
+        );
+        assert!(!hub_came_back(b"offline", false));
+        assert!(!hub_came_back(b"", false));
+        let t0 = Instant::now();
+        assert!(hub_back_allowed(None, t0));
+        assert!(!hub_back_allowed(Some(t0), t0 + Duration::from_secs(9)));
+        assert!(hub_back_allowed(Some(t0), t0 + HUB_BACK_MIN_INTERVAL));
+    }
 
     /// The hub spawns `run` on its multi-threaded runtime, so its future must be `Send`.
     #[test]

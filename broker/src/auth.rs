@@ -214,11 +214,14 @@ impl Authorizer {
                 client_certificate: login.client_certificate.as_deref(),
             })
         });
-        if let (Some(cache), Some(key)) = (&self.cache, &key)
-            && let Some(access) = cache.get(key, std::time::Instant::now())
-        {
-            self.counters.auth_cache_hit();
-            return Ok(access);
+        let mut generation = 0;
+        if let (Some(cache), Some(key)) = (&self.cache, &key) {
+            let (cached, now) = cache.get(key, std::time::Instant::now());
+            if let Some(access) = cached {
+                self.counters.auth_cache_hit();
+                return Ok(access);
+            }
+            generation = now;
         }
 
         let deadline = Instant::now() + self.timeout;
@@ -261,7 +264,7 @@ impl Authorizer {
         match decision {
             AuthDecision::Allow(access) => {
                 if let (Some(cache), Some(key)) = (&self.cache, key) {
-                    cache.insert(key, access.clone(), std::time::Instant::now());
+                    cache.insert(key, access.clone(), std::time::Instant::now(), generation);
                 }
                 Ok(access)
             }

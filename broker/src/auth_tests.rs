@@ -217,6 +217,38 @@ async fn successful_logins_are_cached_and_failures_are_not() {
     assert_eq!(auth.calls.load(Ordering::SeqCst), 5);
 }
 
+/// A login checked while the credentials change must not be cached: its check may have
+/// seen the old ones, and the cache would let the next login in without asking again.
+#[tokio::test]
+async fn a_check_running_when_logins_are_forgotten_is_not_cached() {
+    let auth = Arc::new(TestAuth {
+        delay: Duration::from_millis(300),
+        ..TestAuth::default()
+    });
+    let a = Arc::new(authorizer(Some(auth.clone()), 1, true));
+    let first = tokio::spawn({
+        let a = a.clone();
+        async move {
+            a.authorize(login("sw.club.pi", Some("agent"), b"good"))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    a.forget_logins();
+    assert!(first.await.unwrap().is_ok());
+    assert!(
+        a.authorize(login("sw.club.pi", Some("agent"), b"good"))
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        auth.calls.load(Ordering::SeqCst),
+        2,
+        "the second login was checked"
+    );
+    assert_eq!(a.counters.snapshot().auth_cache_hits, 0);
+}
+
 fn rules(prefix: &Prefix, authenticates: bool) -> SessionRules<'_> {
     SessionRules {
         prefix,

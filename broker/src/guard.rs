@@ -24,7 +24,7 @@ use crate::admission::{Admission, Rejection, admit};
 use crate::auth::{Authorizer, Login, Refusal, SessionRules, check_session};
 use crate::config::PublishRate;
 use crate::connect::ConnectReturnCode;
-use crate::inspect::Inspector;
+use crate::inspect::{Inspector, Violation};
 use crate::relay::relay;
 use crate::sessions::{Session, Sessions};
 use crate::stats::{Counters, DisconnectReason, RejectReason};
@@ -313,7 +313,7 @@ async fn serve<S>(
         return;
     }
     if session.as_ref().is_some_and(Session::is_withdrawn) {
-        guard.counters.disconnect(DisconnectReason::Revoked);
+        guard.counters.reject(RejectReason::NotAuthorized);
         warn!(peer = %addr, client_id, "login withdrawn while it was being checked: refused");
         refuse(client, ConnectReturnCode::NotAuthorized).await;
         return;
@@ -333,23 +333,25 @@ async fn serve<S>(
     let span = info_span!("mqtt_client", peer = %addr, client_id, tls = peer.tls);
     async {
         debug!(?access, "relaying MQTT connection to rumqttd");
-        let relayed = relay(client, upstream, inspector, admitted.rest, &guard.counters);
         let withdrawn = async {
             match &session {
                 Some(session) => session.withdrawn().await,
                 None => std::future::pending().await,
             }
         };
-        let violation = tokio::select! {
-            violation = relayed => violation,
-            () = withdrawn => {
-                // Both sockets close here, without DISCONNECT: rumqttd publishes the will.
+        let ending = relay(
+            client,
+            upstream,
+            inspector,
+            admitted.rest,
+            (&guard.counters, withdrawn),
+        )
+        .await;
+        match ending {
+            Some(Violation::Withdrawn) => {
                 guard.counters.disconnect(DisconnectReason::Revoked);
                 warn!("disconnected MQTT client: its login was withdrawn (credentials revoked or rotated)");
-                return;
             }
-        };
-        match violation {
             Some(violation) => {
                 guard.counters.disconnect(violation.reason());
                 warn!(

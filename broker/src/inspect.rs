@@ -48,6 +48,9 @@ pub enum Violation {
     SubscribeDenied(String),
     /// The client published faster than its rate allows (with `OverRate::Disconnect`).
     RateExceeded,
+    /// Not a packet of the client's: the application withdrew its login (credentials
+    /// revoked or rotated) while it was connected.
+    Withdrawn,
 }
 
 impl Violation {
@@ -61,6 +64,7 @@ impl Violation {
             Violation::PublishDenied(_) => DisconnectReason::PublishDenied,
             Violation::SubscribeDenied(_) => DisconnectReason::SubscribeDenied,
             Violation::RateExceeded => DisconnectReason::RateExceeded,
+            Violation::Withdrawn => DisconnectReason::Revoked,
         }
     }
 }
@@ -81,6 +85,7 @@ impl std::fmt::Display for Violation {
                 )
             }
             Violation::RateExceeded => f.write_str("publish rate exceeded"),
+            Violation::Withdrawn => f.write_str("login withdrawn (credentials revoked or rotated)"),
         }
     }
 }

@@ -138,11 +138,11 @@ impl BrokerHandle {
         self.guard.authorizer.forget_logins();
     }
 
-    /// Closes every connection that logged in with one of `usernames`, including those
-    /// whose login is being checked right now; returns how many. rumqttd sees the socket
-    /// close without DISCONNECT and publishes their wills. Call it after the authenticator
-    /// stopped accepting these logins and [`forget_logins`](Self::forget_logins), so the
-    /// clients' reconnects are refused.
+    /// Closes every connection that logged in with one of `usernames` (those whose login is
+    /// being checked right now are refused with CONNACK 5); returns how many. rumqttd sees
+    /// its side half-closed without DISCONNECT and publishes their wills. Call it after the
+    /// authenticator stopped accepting these logins and
+    /// [`forget_logins`](Self::forget_logins), so the clients' reconnects are refused.
     pub fn disconnect_users(&self, usernames: &[String]) -> usize {
         self.guard.sessions.disconnect_users(usernames)
     }

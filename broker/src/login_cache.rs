@@ -5,7 +5,9 @@
 //! Only successes are kept, keyed by a SHA-256 over a random per-process salt and every
 //! input of the decision (client id, user name, password, peer IP, client certificate): no
 //! password is stored, and a changed input is a different key. Entries expire after the TTL;
-//! `clear` empties the cache (the hub calls it when credentials are revoked).
+//! `clear` empties the cache (the hub calls it when credentials are revoked) and starts a
+//! new generation: a check that began before the clear (against the old credentials) cannot
+//! put its verdict into the cache after it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -38,7 +40,14 @@ pub(crate) struct KeyParts<'a> {
 pub(crate) struct LoginCache {
     ttl: Duration,
     salt: [u8; 32],
-    entries: Mutex<HashMap<LoginKey, (Access, Instant)>>,
+    entries: Mutex<Entries>,
+}
+
+/// The cached logins, and how many times the cache was cleared.
+#[derive(Default)]
+struct Entries {
+    generation: u64,
+    map: HashMap<LoginKey, (Access, Instant)>,
 }
 
 impl LoginCache {
@@ -50,7 +59,7 @@ impl LoginCache {
         Some(LoginCache {
             ttl,
             salt,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
         })
     }
 
@@ -78,45 +87,53 @@ impl LoginCache {
         key
     }
 
-    /// The access granted to this login within the last `ttl`, if any.
-    pub(crate) fn get(&self, key: &LoginKey, now: Instant) -> Option<Access> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        match entries.get(key) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The access granted to this login within the last `ttl`, if any, and the current
+    /// generation, to hand to [`insert`](Self::insert) after a check.
+    pub(crate) fn get(&self, key: &LoginKey, now: Instant) -> (Option<Access>, u64) {
+        let mut entries = self.lock();
+        let generation = entries.generation;
+        let access = match entries.map.get(key) {
             Some((access, expires)) if now < *expires => Some(access.clone()),
             Some(_) => {
-                entries.remove(key);
+                entries.map.remove(key);
                 None
             }
             None => None,
-        }
+        };
+        (access, generation)
     }
 
-    /// Remembers a successful login.
-    pub(crate) fn insert(&self, key: LoginKey, access: Access, now: Instant) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (_, expires)| now < *expires);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+    /// Remembers a successful login checked in `generation` (from [`get`](Self::get)),
+    /// unless the cache was cleared since: the check may have seen withdrawn credentials.
+    pub(crate) fn insert(&self, key: LoginKey, access: Access, now: Instant, generation: u64) {
+        let mut entries = self.lock();
+        if entries.generation != generation {
+            return;
+        }
+        if entries.map.len() >= MAX_ENTRIES {
+            entries.map.retain(|_, (_, expires)| now < *expires);
+            if entries.map.len() >= MAX_ENTRIES {
+                entries.map.clear();
             }
         }
-        entries.insert(key, (access, now + self.ttl));
+        entries.map.insert(key, (access, now + self.ttl));
     }
 
-    /// Forgets every login (credentials changed or were revoked).
+    /// Forgets every login (credentials changed or were revoked), and every check still
+    /// running.
     pub(crate) fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        let mut entries = self.lock();
+        entries.generation += 1;
+        entries.map.clear();
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.lock().map.len()
     }
 }
 
@@ -172,16 +189,23 @@ mod tests {
         let cache = LoginCache::new(Duration::from_secs(60)).unwrap();
         let key = cache.key(&parts("id", "user", b"pw"));
         let t0 = Instant::now();
-        assert_eq!(cache.get(&key, t0), None);
-        cache.insert(key, Access::Client, t0);
+        let (none, generation) = cache.get(&key, t0);
+        assert_eq!(none, None);
+        cache.insert(key, Access::Client, t0, generation);
         assert_eq!(
-            cache.get(&key, t0 + Duration::from_secs(59)),
+            cache.get(&key, t0 + Duration::from_secs(59)).0,
             Some(Access::Client)
         );
-        assert_eq!(cache.get(&key, t0 + Duration::from_secs(60)), None);
-        cache.insert(key, Access::Trusted, t0);
+        assert_eq!(cache.get(&key, t0 + Duration::from_secs(60)).0, None);
+        cache.insert(key, Access::Trusted, t0, generation);
         cache.clear();
-        assert_eq!(cache.get(&key, t0), None);
+        assert_eq!(cache.get(&key, t0).0, None);
+        // A check that started before the clear does not refill the cache.
+        cache.insert(key, Access::Trusted, t0, generation);
+        assert_eq!(cache.get(&key, t0).0, None);
+        let (_, now) = cache.get(&key, t0);
+        cache.insert(key, Access::Trusted, t0, now);
+        assert_eq!(cache.get(&key, t0).0, Some(Access::Trusted));
     }
 
     #[test]
@@ -190,7 +214,7 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..MAX_ENTRIES + 10 {
             let id = i.to_string();
-            cache.insert(cache.key(&parts(&id, "u", b"p")), Access::Client, t0);
+            cache.insert(cache.key(&parts(&id, "u", b"p")), Access::Client, t0, 0);
         }
         assert!(cache.len() <= MAX_ENTRIES);
     }

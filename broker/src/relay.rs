@@ -22,7 +22,9 @@ const UPSTREAM_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bytes read from a client at a time.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Relays until the session is over; returns the rule the client broke, if that ended it.
+/// Relays until the session is over; returns the rule the client broke, if that ended it,
+/// or [`Violation::Withdrawn`] if `withdrawn` completed first (the application withdrew the
+/// login: the client is cut off like one that broke a rule, and rumqttd publishes its will).
 ///
 /// When rumqttd closes (keep-alive expired, session taken over, protocol error) the client
 /// is closed too, even if it is a dead peer that will never send again: otherwise a Pi that
@@ -35,7 +37,7 @@ pub(crate) async fn relay<S>(
     upstream: TcpStream,
     inspector: Inspector,
     pending: Vec<u8>,
-    counters: &Counters,
+    (counters, withdrawn): (&Counters, impl Future<Output = ()>),
 ) -> Option<Violation>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -43,14 +45,10 @@ where
     let (mut client_rx, mut client_tx) = tokio::io::split(client);
     let (mut upstream_rx, mut upstream_tx) = upstream.into_split();
     let to_upstream = async {
-        let end = pump(
-            &mut client_rx,
-            &mut upstream_tx,
-            inspector,
-            pending,
-            counters,
-        )
-        .await;
+        let end = tokio::select! {
+            end = pump(&mut client_rx, &mut upstream_tx, inspector, pending, counters) => end,
+            () = withdrawn => Some(Violation::Withdrawn),
+        };
         let _ = upstream_tx.shutdown().await;
         end
     };

@@ -135,7 +135,6 @@ pub async fn run(
                         tracing::error!(filter = %f, cause = %err, "cannot subscribe");
                     }
                 }
-                publisher.publish(&Topic::HubStatus, true, "online");
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let msg = Inbound {
@@ -153,6 +152,9 @@ pub async fn run(
                 if subacks == filters.len() {
                     tracing::debug!("subscribed to every agent topic");
                     subscribed.send_replace(true);
+                    // Only now: agents resend what the hub missed when they see it
+                    // (PROTOCOL.md, hub status), which must find the subscriptions in place.
+                    publisher.publish(&Topic::HubStatus, true, "online");
                 }
             }
             Ok(_) => {}

@@ -556,6 +556,7 @@ fn hub_on_an_external_broker_restarted_gets_what_it_missed_at_once() {
     let hub = start_hub(&["--config", config]);
     let conf = write_agent_config(dir.path(), "ext", "pi-1", &url, "");
     let toml = std::fs::read_to_string(&conf).expect("agent config");
+    assert!(toml.contains("resend-after-s = 3"), "{toml}");
     std::fs::write(
         &conf,
         toml.replace("resend-after-s = 3", "resend-after-s = 60"),

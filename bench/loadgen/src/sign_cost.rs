@@ -49,10 +49,10 @@ fn per_call(time: Duration, mut f: impl FnMut()) -> f64 {
 }
 
 pub fn measure(args: &SignCostArgs) -> anyhow::Result<SignCost> {
-    anyhow::ensure!(
-        args.seconds > 0.0 && args.seconds.is_finite(),
-        "--seconds must be a positive number of seconds"
-    );
+    let time = Duration::try_from_secs_f64(args.seconds)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .context("--seconds must be a positive number of seconds")?;
     let (site, node) = payload::ids("load", 0, 1)?;
     let now = crate::agent::now_ms();
     let mut model = payload::NodeModel::new(&node, 1, args.extra_series, now);
@@ -67,7 +67,6 @@ pub fn measure(args: &SignCostArgs) -> anyhow::Result<SignCost> {
         key.verify(&topic, &signed.body, &signed.mac),
         "the signature does not verify"
     );
-    let time = Duration::from_secs_f64(args.seconds);
     let verify_ns = per_call(time, || {
         let ok = sign::split(black_box(&sealed))
             .is_some_and(|s| key.verify(black_box(&topic), &s.body, &s.mac));
