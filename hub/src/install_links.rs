@@ -13,11 +13,10 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use sitewatch_proto::{NodeId, Prefix, SiteId};
 
-use crate::auth::{AuthError, password, secret};
+use crate::auth::{AuthError, secret};
 use crate::nodes::{self, Issued};
 use crate::store::auth::AuthDb;
 use crate::store::install_links::{InstallLinkRow, Unredeemable};
-use crate::store::nodes::NodeCredentialRow;
 
 /// Prefix of every install token, so a leaked one is recognisable.
 pub const TOKEN_PREFIX: &str = "swi_";
@@ -176,16 +175,8 @@ pub fn redeem(
         .map_err(|e| AuthError::Invalid(format!("stored site: {e}")))?;
     let node = NodeId::new(link.node.clone())
         .map_err(|e| AuthError::Invalid(format!("stored node: {e}")))?;
-    let password = secret::generate_password()?;
-    let signing_key = nodes::new_key()?;
-    let row = NodeCredentialRow {
-        site: link.site.clone(),
-        node: link.node.clone(),
-        password_hash: password::hash(&password)?,
-        signing_key: signing_key.clone(),
-        created_ms: now_ms,
-        mosquitto_hash: Some(crate::mosquitto::password_hash(&password)?),
-    };
+    let (row, password) = nodes::fresh_credentials(&site, &node, None, true, now_ms)?;
+    let signing_key = row.signing_key.clone();
     Ok(db
         .redeem_install_link(token_hash, now_ms, &row)?
         .map(|()| Issued {

@@ -81,6 +81,37 @@ pub(crate) fn new_key() -> Result<String, AuthError> {
     Ok(sign::key_to_hex(&secret::random::<{ sign::KEY_BYTES }>()?))
 }
 
+/// New credentials for a node, as stored, and the generated password (shown once): the
+/// password as argon2id, `signing_key` or a new one, and with `for_mosquitto` the password's
+/// `$7$` hash for `mosquitto-config`. Blocking (argon2).
+pub(crate) fn fresh_credentials(
+    site: &SiteId,
+    node: &NodeId,
+    signing_key: Option<String>,
+    for_mosquitto: bool,
+    now_ms: u64,
+) -> Result<(NodeCredentialRow, String), AuthError> {
+    let password = secret::generate_password()?;
+    let signing_key = match signing_key {
+        Some(key) => key,
+        None => new_key()?,
+    };
+    let mosquitto_hash = if for_mosquitto {
+        Some(crate::mosquitto::password_hash(&password)?)
+    } else {
+        None
+    };
+    let row = NodeCredentialRow {
+        site: site.to_string(),
+        node: node.to_string(),
+        password_hash: password::hash(&password)?,
+        signing_key,
+        created_ms: now_ms,
+        mosquitto_hash,
+    };
+    Ok((row, password))
+}
+
 /// Creates credentials for a node (`rotate`: replaces existing ones, which stop working at
 /// once). Blocking (argon2).
 pub fn issue(
@@ -90,16 +121,8 @@ pub fn issue(
     rotate: bool,
     now_ms: u64,
 ) -> Result<Issued, AuthError> {
-    let password = secret::generate_password()?;
-    let signing_key = new_key()?;
-    let row = NodeCredentialRow {
-        site: site.to_string(),
-        node: node.to_string(),
-        password_hash: password::hash(&password)?,
-        signing_key: signing_key.clone(),
-        created_ms: now_ms,
-        mosquitto_hash: Some(crate::mosquitto::password_hash(&password)?),
-    };
+    let (row, password) = fresh_credentials(site, node, None, true, now_ms)?;
+    let signing_key = row.signing_key.clone();
     match db.put_node_credentials(&row, rotate)? {
         Ok(()) => Ok(Issued {
             site: site.clone(),
@@ -127,28 +150,19 @@ pub fn issue_local(
         .read(db::node_credentials)?
         .into_iter()
         .find(|r| r.site == site.as_str() && r.node == node.as_str());
-    let signing_key = match existing {
-        Some(row) if NodeKey::from_hex(&row.signing_key).is_ok() => row.signing_key,
-        _ => new_key()?,
-    };
-    let password = secret::generate_password()?;
-    let row = NodeCredentialRow {
-        site: site.to_string(),
-        node: node.to_string(),
-        password_hash: password::hash(&password)?,
-        signing_key: signing_key.clone(),
-        created_ms: now_ms,
-        // The hub's own agent talks to the embedded broker, or to an external one with the
-        // hub's own MQTT account: it needs no Mosquitto password.
-        mosquitto_hash: None,
-    };
+    let kept = existing
+        .map(|row| row.signing_key)
+        .filter(|key| NodeKey::from_hex(key).is_ok());
+    // The hub's own agent talks to the embedded broker, or to an external one with the
+    // hub's own MQTT account: it needs no Mosquitto password.
+    let (row, password) = fresh_credentials(site, node, kept, false, now_ms)?;
     let _ = db.put_node_credentials(&row, true)?;
     Ok(Issued {
         site: site.clone(),
         node: node.clone(),
         username: node_username(site, node),
         password,
-        signing_key,
+        signing_key: row.signing_key,
     })
 }
 

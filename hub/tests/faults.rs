@@ -853,33 +853,35 @@ fn garbage_on_the_mqtt_port_is_survived() {
     for attempt in 1..=2 {
         let what = |case: &str| format!("{case}, attempt {attempt}");
 
-        let mut s = send(&hub, &noise(512, attempt));
-        assert_eq!(answer_until_close(&mut s), b"", "{}", what("random bytes"));
-
-        let mut s = send(&hub, &good[..good.len() - 3]);
-        s.shutdown(Shutdown::Write).expect("half-close");
-        assert_eq!(
-            answer_until_close(&mut s),
-            b"",
-            "{}",
-            what("truncated CONNECT")
-        );
-
-        let mut s = send(&hub, &encode_connect("garbage-v5", true));
-        assert_eq!(
-            answer_until_close(&mut s),
-            [0x20, 0x02, 0x00, 0x01],
-            "{}",
-            what("MQTT 5 CONNECT: CONNACK 1, unacceptable protocol version")
-        );
-
-        let mut s = send(&hub, &encode_connect("garbage/slash", false));
-        assert_eq!(
-            answer_until_close(&mut s),
-            [0x20, 0x02, 0x00, 0x02],
-            "{}",
-            what("client id with '/': CONNACK 2, identifier rejected")
-        );
+        // (case, bytes sent, then half-closed, the broker's whole answer)
+        let raw: [(&str, Vec<u8>, bool, &[u8]); 4] = [
+            ("random bytes", noise(512, attempt), false, b""),
+            (
+                "truncated CONNECT",
+                good[..good.len() - 3].to_vec(),
+                true,
+                b"",
+            ),
+            (
+                "MQTT 5 CONNECT: CONNACK 1, unacceptable protocol version",
+                encode_connect("garbage-v5", true),
+                false,
+                &[0x20, 0x02, 0x00, 0x01],
+            ),
+            (
+                "client id with '/': CONNACK 2, identifier rejected",
+                encode_connect("garbage/slash", false),
+                false,
+                &[0x20, 0x02, 0x00, 0x02],
+            ),
+        ];
+        for (case, bytes, half_close, answer) in raw {
+            let mut s = send(&hub, &bytes);
+            if half_close {
+                s.shutdown(Shutdown::Write).expect("half-close");
+            }
+            assert_eq!(answer_until_close(&mut s), answer, "{}", what(case));
+        }
 
         // Over the 1 MiB packet limit: cut off, no PUBACK, nothing routed.
         let mut s = session(&hub, "garbage-big");

@@ -427,16 +427,7 @@ fn only_agents_that_opt_in_are_announced_when_the_hub_asks_for_it() {
     ]);
     let (_client, bus) = listen(&hub, "ha-test-opt-in");
     let agent = |node: &str, extra: &str| {
-        let conf = dir.path().join(format!("{node}.toml"));
-        std::fs::write(
-            &conf,
-            format!(
-                "site = \"opt\"\nnode = \"{node}\"\nbroker = \"{}\"\nheartbeat-interval-s = 1\n\
-                 metrics-interval-s = 1\nkeepalive-s = 2\n{extra}",
-                hub.broker_url()
-            ),
-        )
-        .expect("agent config");
+        let conf = write_agent_config(dir.path(), "opt", node, &hub.broker_url(), extra);
         spawn(
             "sitewatch-agent",
             agent_bin(),

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Hub, require_program, start_agent, start_hub, wait_for};
+use common::{Hub, publish, require_program, start_agent, start_hub, wait_for};
 use sitewatch_proto::Metrics;
 use sitewatch_proto::payload::{Cpu, Filesystem, Memory, PiHealth, Temperature, Wifi};
 
@@ -84,7 +84,6 @@ fn scrape(hub: &Hub, headers: &[(&str, &str)]) -> (u16, String, String) {
 /// A Raspberry Pi's sample, with the groups this machine's agent may not have
 /// (temperatures, Wi-Fi, Pi health), published by `mosquitto_pub` as node `fake-pi`.
 fn publish_fake_pi(hub: &Hub) {
-    let pubbin = require_program("mosquitto_pub", "mosquitto-clients");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -127,24 +126,9 @@ fn publish_fake_pi(hub: &Hub) {
     };
     let metrics = serde_json::to_string(&metrics).expect("metrics JSON");
     for (kind, body) in [("heartbeat", heartbeat.to_string()), ("metrics", metrics)] {
-        let status = Command::new(&pubbin)
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &hub.mqtt_port.to_string(),
-                "-q",
-                "1",
-            ])
-            .args([
-                "-t",
-                &format!("sitewatch/v1/{SITE}/fake-pi/{kind}"),
-                "-m",
-                &body,
-            ])
-            .status()
-            .expect("run mosquitto_pub");
-        assert!(status.success(), "mosquitto_pub {kind}");
+        let topic = format!("sitewatch/v1/{SITE}/fake-pi/{kind}");
+        let out = publish(hub.mqtt_port, None, &topic, &body);
+        assert!(out.status.success(), "mosquitto_pub {kind}: {out:?}");
     }
 }
 

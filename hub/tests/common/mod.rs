@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -695,4 +695,31 @@ pub fn start_mosquitto(dir: &Path, port: u16, conf: &str) -> Proc {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     });
     proc
+}
+
+/// `mosquitto_pub` of one QoS 1 message; the process's output.
+pub fn publish(port: u16, login: Option<(&str, &str, &str)>, topic: &str, payload: &str) -> Output {
+    publish_with(port, None, login, topic, payload)
+}
+
+/// `mosquitto_pub` of one QoS 1 message, over TLS when `ca` is given; `login` is (client id,
+/// user, password).
+pub fn publish_with(
+    port: u16,
+    ca: Option<&Path>,
+    login: Option<(&str, &str, &str)>,
+    topic: &str,
+    payload: &str,
+) -> Output {
+    let pubber = require_program("mosquitto_pub", "mosquitto-clients");
+    let mut cmd = Command::new(pubber);
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    if let Some(ca) = ca {
+        cmd.arg("--cafile").arg(ca);
+    }
+    cmd.args(["-q", "1", "-t", topic, "-m", payload]);
+    if let Some((client_id, user, password)) = login {
+        cmd.args(["-i", client_id, "-u", user, "-P", password]);
+    }
+    cmd.output().expect("run mosquitto_pub")
 }

@@ -1,6 +1,6 @@
 //! Helpers of the tests that use node credentials: `sitewatch-hub node add` and its
-//! printed lines, agents started from them, what the hub stored, `/healthz` counters,
-//! signed payloads and `mosquitto_pub`.
+//! printed lines, agents started from them, what the hub stored, `/healthz` counters and
+//! signed payloads (`common::publish_with` sends them).
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -113,33 +113,6 @@ pub fn metrics_body(session: &str, seq: u64) -> String {
         .expect("clock")
         .as_millis();
     format!(r#"{{"ts":{ts},"session":"{session}","seq":{seq},"uptime_s":42}}"#)
-}
-
-/// `mosquitto_pub` of one QoS 1 message; the process's output.
-pub fn publish(port: u16, login: Option<(&str, &str, &str)>, topic: &str, payload: &str) -> Output {
-    publish_with(port, None, login, topic, payload)
-}
-
-/// `mosquitto_pub` of one QoS 1 message, over TLS when `ca` is given; `login` is (client id,
-/// user, password).
-pub fn publish_with(
-    port: u16,
-    ca: Option<&Path>,
-    login: Option<(&str, &str, &str)>,
-    topic: &str,
-    payload: &str,
-) -> Output {
-    let pubber = require_program("mosquitto_pub", "mosquitto-clients");
-    let mut cmd = Command::new(pubber);
-    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
-    if let Some(ca) = ca {
-        cmd.arg("--cafile").arg(ca);
-    }
-    cmd.args(["-q", "1", "-t", topic, "-m", payload]);
-    if let Some((client_id, user, password)) = login {
-        cmd.args(["-i", client_id, "-u", user, "-P", password]);
-    }
-    cmd.output().expect("run mosquitto_pub")
 }
 
 /// `sitewatch-hub mqtt-user add NAME --password-stdin` on the data directory `data`.
